@@ -1,0 +1,44 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# rbtrfs: a btrfs-compatible filesystem in Rust, as an out-of-tree module.
+#
+#   make            build rbtrfs.ko (and the kernel it needs, once, cached)
+#   make run        the guest demo
+#   make check      all tests: host cargo tests + guest tests, ends "N passed, N failed"
+#   make deps       install the toolchain and tools (idempotent; the others call it)
+#
+# The kernel tree is built in ~/.cache/rbtrfs/ (RBTRFS_CACHE), keyed by
+# version + config fragments + toolchain. Kbuild (the module's own build
+# description) is in ./Kbuild; this Makefile is the user-facing driver.
+
+FLAVOUR ?= debug
+T := tools/testing
+
+.PHONY: all deps kernel module run check host-test guest-test clean
+
+all: module
+
+deps:
+	@$(T)/setup-deps.sh
+
+kernel: deps
+	@$(T)/build-kernel.sh $(FLAVOUR) >/dev/null
+
+module: kernel
+	@$(T)/build-module.sh $(FLAVOUR) >/dev/null
+	@echo "built build/$(FLAVOUR)/rbtrfs.ko"
+
+run: module
+	@$(T)/demo.sh
+
+host-test: deps
+	@$(T)/check.sh host
+
+guest-test: module
+	@$(T)/check.sh guest
+
+check: module
+	@$(T)/check.sh all
+
+clean:
+	rm -rf build target

@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! rbtrfs: a btrfs-compatible filesystem in Rust.
+//!
+//! This is the module's crate root. It registers filesystem type `btrfs`
+//! (module alias `fs-btrfs`). The abstractions over the kernel's C API live
+//! in `rust/` (module [`rfs`]); everything under `fs/rbtrfs/` is safe Rust
+//! and each of its files says so with `#![forbid(unsafe_code)]`.
+//!
+//! `checksum`, `format` and `validate` are the userspace-testable core: the
+//! host crate (`core.rs`, `cargo test`) compiles the very same files.
+
+#[path = "../../rust/rfs.rs"]
+pub mod rfs;
+
+#[macro_use]
+mod messages;
+
+pub mod checksum;
+mod disk_io;
+pub mod format;
+#[path = "super.rs"]
+mod super_;
+pub mod validate;
+
+use kernel::prelude::*;
+
+module! {
+    type: Rbtrfs,
+    name: "rbtrfs",
+    author: "rbtrfs developers",
+    description: "btrfs-compatible filesystem in Rust",
+    license: "GPL",
+    alias: ["fs-btrfs"],
+}
+
+struct Rbtrfs {
+    _fs: rfs::fs::Registration,
+}
+
+impl kernel::Module for Rbtrfs {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        let fs = super_::register(module)?;
+        btrfs_notice!("rbtrfs loaded, crc32c=rust, xxhash64=rust, features: {}", super_::FEATURES);
+        Ok(Rbtrfs { _fs: fs })
+    }
+}

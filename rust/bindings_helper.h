@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Headers rbtrfs binds with its own bindgen step (rust/bindgen.sh), beyond
+ * what the kernel's `kernel::bindings` covers in 6.12.
+ */
+#include <linux/bio.h>
+#include <linux/blkdev.h>
+#include <linux/buffer_head.h>
+#include <linux/crc32c.h>
+#include <linux/delay.h>
+#include <linux/fs.h>
+#include <linux/fs_context.h>
+#include <linux/iomap.h>
+#include <linux/module.h>
+#include <linux/pagemap.h>
+#include <linux/printk.h>
+#include <linux/rwsem.h>
+#include <linux/uio.h>
+#include <linux/xattr.h>
+#include "helpers.h"
+
+/* Macros bindgen cannot see as constants. */
+const unsigned long RBTRFS_FS_REQUIRES_DEV = FS_REQUIRES_DEV;
+const unsigned long RBTRFS_SB_RDONLY = SB_RDONLY;

@@ -1,0 +1,20 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! rbtrfs's kernel abstractions.
+//!
+//! Linux 6.12's `kernel` crate has no VFS, buffer-head, page-cache, iomap or
+//! rw-semaphore abstractions. This directory adds the ones rbtrfs needs, in
+//! the style of `rust/kernel`: all `unsafe` lives here behind small safe APIs,
+//! each `unsafe` block says why it is sound, and `fs/rbtrfs` uses only the
+//! safe API (its files `#![forbid(unsafe_code)]`).
+//!
+//! C reaches Rust through our own bindgen step over `bindings_helper.h`
+//! ([`bindings`]), and through `helpers.c` for `static inline` functions and
+//! macros, linked into the same module.
+
+pub mod bindings;
+pub mod block;
+pub mod delay;
+pub mod fs;
+pub mod print;
+pub mod rwsem;

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Build rbtrfs.ko and rbtrfs_selftest.ko against the cached kernel of one flavour.
+#   usage: build-module.sh debug|plain     prints the module directory on its last line
+# 6.12 builds external modules in their source directory, so each flavour gets
+# its own copy of the sources under build/<flavour>/ (rsync keeps mtimes, so
+# rebuilds are incremental).
+set -euo pipefail
+FLAVOUR=${1:?usage: build-module.sh debug|plain}
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+KDIR=$("$TOP/tools/testing/build-kernel.sh" "$FLAVOUR" | tail -1)
+OUT=$TOP/build/$FLAVOUR
+mkdir -p "$OUT"
+rsync -a --delete \
+    --include=/Kbuild --include=/rust/ --include=/rust/** \
+    --include=/fs/ --include=/fs/rbtrfs/ --include=/fs/rbtrfs/** \
+    --include=/tools/ --include=/tools/testing/ --include=/tools/testing/selftest/ \
+    --include=/tools/testing/selftest/** \
+    --exclude='*.o' --exclude='*.ko' --exclude='.*.cmd' --exclude='*.mod' --exclude='*.mod.c' \
+    --exclude='*.d' --exclude=bindings_generated.rs --exclude='*' \
+    "$TOP/" "$OUT/"
+export PATH="$HOME/.cargo/bin:$PATH"
+make -s -C "$KDIR" M="$OUT" LLVM=1 -j"$(nproc)" modules >&2
+echo "$KDIR" > "$OUT/.kdir"
+echo "$OUT"

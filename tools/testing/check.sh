@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# make check: host tests, then guest tests, then one summary line.
+#   usage: check.sh host|guest|all
+# Prints "N passed, M failed" as its last line; exits non-zero on any failure.
+set -uo pipefail
+MODE=${1:-all}
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+T=$TOP/tools/testing
+export PATH="$HOME/.cargo/bin:$PATH"
+LOGDIR=$TOP/build/check
+mkdir -p "$LOGDIR"
+passed=0; failed=0
+pass() { echo "PASS $1"; passed=$((passed + 1)); }
+fail() { echo "FAIL $1"; failed=$((failed + 1)); }
+started=$(date +%s)
+
+if [ "$MODE" = host ] || [ "$MODE" = all ]; then
+    echo "== host: cargo test (the userspace-testable core)"
+    if (cd "$TOP" && cargo test --quiet 2>&1) | tee "$LOGDIR/cargo.log" | grep -E '^test result|panicked|FAILED'; then :; fi
+    hp=$(grep -oE '^test result: [a-zA-Z]+\. [0-9]+ passed' "$LOGDIR/cargo.log" | awk '{s+=$4} END {print s+0}')
+    hf=$(grep -oE '[0-9]+ failed' "$LOGDIR/cargo.log" | awk '{s+=$1} END {print s+0}')
+    if [ "$hp" -gt 0 ] && [ "$hf" = 0 ] && grep -q '^test result' "$LOGDIR/cargo.log"; then
+        pass "cargo test ($hp tests)"
+    else
+        fail "cargo test ($hp passed, $hf failed; see build/check/cargo.log)"
+    fi
+    echo "== host: fs/rbtrfs is safe Rust"
+    unsafe_hits=$(grep -nE '\bunsafe\b|bindings::' "$TOP"/fs/rbtrfs/*.rs | grep -v '^[^:]*rbtrfs.rs:' || true)
+    missing=$(for f in "$TOP"/fs/rbtrfs/*.rs; do
+        case "$(basename "$f")" in rbtrfs.rs|core.rs) continue ;; esac
+        grep -q '^#!\[forbid(unsafe_code)\]' "$f" || echo "$f"; done)
+    if [ -z "$unsafe_hits$missing" ]; then pass "fs/rbtrfs has no unsafe and forbids it"; else
+        echo "$unsafe_hits$missing"; fail "fs/rbtrfs unsafe audit"; fi
+    echo "== host: every unsafe block in rust/ has a SAFETY comment"
+    undoc=$(awk 'FNR==1{prev2="";prev1=""} /unsafe \{|unsafe impl/ && prev1 !~ /SAFETY/ && prev2 !~ /SAFETY/ && $0 !~ /SAFETY/ {print FILENAME":"FNR": "$0} {prev2=prev1; prev1=$0}' \
+        "$TOP"/rust/*.rs "$T"/selftest/*.rs | grep -v 'rust/bindings.rs' || true)
+    if [ -z "$undoc" ]; then pass "unsafe blocks documented"; else echo "$undoc"; fail "undocumented unsafe"; fi
+fi
+
+if [ "$MODE" = guest ] || [ "$MODE" = all ]; then
+    IMG=$LOGDIR/img; mkdir -p "$IMG"; rm -f "$IMG"/*.img
+    echo "== guest: rbtrfs suite (debug kernel: lockdep, kmemleak)"
+    "$T/vm-run" --timeout 1200 --disk "$IMG/a.img:1G" --disk "$IMG/b.img:1G" -- "$T/guest/run.sh" \
+        2>&1 | tee "$LOGDIR/guest-rbtrfs.log"
+    rm -f "$IMG"/*.img
+    echo "== guest: C btrfs reference"
+    "$T/vm-run" --fs cbtrfs --timeout 600 --disk "$IMG/a.img:1G" -- "$T/guest/run.sh" \
+        2>&1 | tee "$LOGDIR/guest-cbtrfs.log"
+    rm -f "$IMG"/*.img
+    for log in "$LOGDIR"/guest-rbtrfs.log "$LOGDIR"/guest-cbtrfs.log; do
+        while read -r verdict name _; do
+            if [ "$verdict" = PASS ]; then pass "guest $name"; else fail "guest $name"; fi
+        done < <(grep -E '^(PASS|FAIL) ' "$log" | tr -d '\r')
+        grep -q 'guest: [0-9]* passed, [0-9]* failed' "$log" || fail "guest run $(basename "$log") ended without a summary"
+    done
+    echo "== guest: vm-run itself"
+    if "$T/vm-run" --timeout 300 --disk "$IMG/x.img:1G" -- grep -w btrfs /proc/filesystems >/dev/null; then
+        pass "vm-run: grep -w btrfs /proc/filesystems exits 0"; else fail "vm-run: grep btrfs"; fi
+    rm -f "$IMG/x.img"
+    if "$T/vm-run" --timeout 300 -- false; then fail "vm-run: false exited 0"; else pass "vm-run: false exits non-zero"; fi
+    out=$("$T/vm-run" --timeout 60 --fs none -- sleep 600 2>&1); rc=$?
+    if [ $rc = 124 ] && grep -q "timed out" <<<"$out"; then pass "vm-run: hung guest killed at the timeout"; else
+        echo "$out" | tail -5; fail "vm-run: timeout (rc $rc)"; fi
+fi
+
+echo "== $(( $(date +%s) - started ))s"
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

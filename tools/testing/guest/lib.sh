@@ -1,0 +1,68 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shared helpers for guest tests. Sourced by run.sh before each test.
+#
+# Every test ends by proving three things (see check_all):
+#   - dmesg has no WARNING:/BUG:/Oops/lockdep/BTRFS error lines other than
+#     the ones the test expects (expect_dmesg), and each expected one appeared;
+#   - btrfs check is clean on each device the test says holds a filesystem;
+#   - the data is what it should be: files equal their source, or a device a
+#     mount must not touch has the same bytes as before.
+
+TESTDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+MNT=/tmp/mnt
+EXPECTED_DMESG=()
+CHECK_DEVS=()
+mkdir -p "$MNT"
+
+fail() { echo "  FAIL: $*"; exit 1; }
+info() { echo "  $*"; }
+
+# Lines of dmesg that signal kernel trouble or a btrfs error.
+BAD_DMESG='WARNING:|BUG:|Oops|INFO: possible|possible circular locking|possible recursive locking|lockdep|UBSAN:|BTRFS error|kmemleak: [0-9]+ new suspected|trying to register non-static key|oom-kill|Call Trace'
+
+# expect_dmesg REGEX: this test expects a line matching REGEX (checked by check_all).
+expect_dmesg() { EXPECTED_DMESG+=("$1"); }
+
+# check_fs DEV: run btrfs check on DEV at the end of the test.
+check_fs() { CHECK_DEVS+=("$1"); }
+
+# fingerprint DEV: sha256 of a whole device.
+fingerprint() { sha256sum "$1" | cut -d' ' -f1; }
+
+# mkfs_btrfs DEV [ARGS...]: stock mkfs.btrfs, quiet.
+mkfs_btrfs() { local d=$1; shift; mkfs.btrfs -f -q "$@" "$d" >/dev/null || fail "mkfs.btrfs $* $d"; }
+
+# try_mount ARGS...: mount -t btrfs, returning mount's status and leaving its
+# stderr in $MOUNT_ERR.
+try_mount() {
+    local rc=0
+    MOUNT_ERR=$(mount -t btrfs "$@" 2>&1) || rc=$?
+    return $rc
+}
+
+check_dmesg() {
+    local log bad line pat seen
+    log=$(dmesg)
+    for pat in "${EXPECTED_DMESG[@]}"; do
+        grep -qE -- "$pat" <<<"$log" || fail "expected dmesg line /$pat/ missing"
+    done
+    bad=$(grep -E -- "$BAD_DMESG" <<<"$log" || true)
+    while IFS= read -r line; do
+        [ -n "$line" ] || continue
+        seen=0
+        for pat in "${EXPECTED_DMESG[@]}"; do
+            grep -qE -- "$pat" <<<"$line" && { seen=1; break; }
+        done
+        [ $seen = 1 ] || { dmesg | tail -40; fail "unexpected dmesg line: $line"; }
+    done <<<"$bad"
+}
+
+# check_all: the end-of-test checks (dmesg, btrfs check); data checks are the test's own.
+check_all() {
+    mountpoint -q "$MNT" && umount "$MNT"
+    local d
+    for d in "${CHECK_DEVS[@]}"; do
+        btrfs check --readonly "$d" >/tmp/btrfs-check.log 2>&1 || { cat /tmp/btrfs-check.log; fail "btrfs check $d"; }
+    done
+    check_dmesg
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Edit fields of a btrfs primary superblock in place and reseal its crc32c.
+
+usage: sbmod.py DEV OFFSET:FMT:VALUE ... [--no-reseal]
+  FMT is a struct format (<Q, <I, <H, B); VALUE is an integer (0x.. allowed).
+  Offsets are from the start of the superblock (at 64 KiB), as in
+  include/uapi/linux/btrfs_tree.h. Used by guest tests to make precise
+  corruptions that only the field checks (not the checksum) can catch.
+"""
+import struct
+import sys
+
+POLY = 0x82F63B78
+TABLE = []
+for i in range(256):
+    c = i
+    for _ in range(8):
+        c = (c >> 1) ^ POLY if c & 1 else c >> 1
+    TABLE.append(c)
+
+
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc = (crc >> 8) ^ TABLE[(crc ^ b) & 0xFF]
+    return crc ^ 0xFFFFFFFF
+
+
+def main():
+    args = [a for a in sys.argv[1:] if a != "--no-reseal"]
+    reseal = "--no-reseal" not in sys.argv
+    dev, edits = args[0], args[1:]
+    with open(dev, "r+b") as f:
+        f.seek(65536)
+        sb = bytearray(f.read(4096))
+        for e in edits:
+            off, fmt, val = e.split(":")
+            struct.pack_into(fmt, sb, int(off, 0), int(val, 0))
+        if reseal:
+            sb[0:32] = struct.pack("<I", crc32c(bytes(sb[32:]))) + bytes(28)
+        f.seek(65536)
+        f.write(sb)
+
+
+if __name__ == "__main__":
+    main()
