@@ -216,7 +216,7 @@ impl SuperBlock {
     pub fn is_read_only(&self) -> bool {
         // SAFETY: Reading `s_flags` of a live superblock.
         let flags = unsafe { (*self.raw()).s_flags };
-        u64::from(flags) & bindings::RBTRFS_SB_RDONLY as u64 != 0
+        flags as u64 & bindings::RBTRFS_SB_RDONLY as u64 != 0
     }
 
     /// The current block size used for [`SuperBlock::bread`].

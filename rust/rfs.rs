@@ -15,6 +15,7 @@
 pub mod bindings;
 pub mod block;
 pub mod delay;
+pub mod errno;
 pub mod fs;
 pub mod print;
 pub mod rwsem;

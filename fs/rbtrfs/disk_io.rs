@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 use crate::format;
+use crate::rfs::errno;
 use crate::rfs::fs::NewSuperBlock;
 use crate::validate::{validate_super, SuperError, Uuid};
 use kernel::prelude::*;
@@ -53,5 +54,5 @@ pub(crate) fn open_ctree(sb: &NewSuperBlock<'_>) -> Result {
         return Err(EINVAL);
     }
     btrfs_err!(dev, "open_ctree failed: reading the trees is not implemented yet");
-    Err(EOPNOTSUPP)
+    Err(errno::eopnotsupp())
 }

@@ -13,6 +13,11 @@ SRC=$CACHE/src/linux-source-6.12
 FRAGS=("$HERE/kconfig/common.config" "$HERE/kconfig/$FLAVOUR.config")
 [ -f "${FRAGS[1]}" ] || { echo "unknown flavour $FLAVOUR" >&2; exit 2; }
 
+# One builder at a time: a second caller waits, then finds the build done.
+mkdir -p "$CACHE/build"
+exec 9>"$CACHE/build/.lock"
+flock 9
+
 if [ ! -f "$SRC/.rbtrfs-extracted" ]; then
     echo "kernel: extracting $TARBALL" >&2
     rm -rf "$SRC"; mkdir -p "$CACHE/src"
