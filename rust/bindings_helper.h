@@ -15,6 +15,7 @@
 #include <linux/pagemap.h>
 #include <linux/printk.h>
 #include <linux/rwsem.h>
+#include <linux/statfs.h>
 #include <linux/uio.h>
 #include <linux/xattr.h>
 #include "helpers.h"
@@ -22,3 +23,7 @@
 /* Macros bindgen cannot see as constants. */
 const unsigned long RBTRFS_FS_REQUIRES_DEV = FS_REQUIRES_DEV;
 const unsigned long RBTRFS_SB_RDONLY = SB_RDONLY;
+const unsigned long RBTRFS_SB_NOSEC = SB_NOSEC;
+const long long RBTRFS_MAX_LFS_FILESIZE = MAX_LFS_FILESIZE;
+const unsigned int RBTRFS_S_IFMT = S_IFMT;
+const unsigned long RBTRFS_I_NEW = I_NEW;

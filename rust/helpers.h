@@ -9,6 +9,7 @@
 #include <linux/buffer_head.h>
 #include <linux/fs.h>
 #include <linux/rwsem.h>
+#include <linux/types.h>
 
 struct buffer_head *rbtrfs_sb_bread(struct super_block *sb, sector_t block);
 void rbtrfs_brelse(struct buffer_head *bh);
@@ -17,4 +18,38 @@ int rbtrfs_rwsem_is_locked(struct rw_semaphore *sem);
 void rbtrfs_might_sleep(void);
 loff_t rbtrfs_bdev_nr_bytes(struct block_device *bdev);
 
+
+
+/* VFS: inodes, dentries, directories (see rust/inode.rs). */
+struct kmem_cache;
+struct dir_context;
+struct folio;
+struct bio;
+struct kmem_cache *rbtrfs_inode_cache_create(const char *name, unsigned int size,
+					     unsigned int align);
+void *rbtrfs_kmem_cache_alloc(struct kmem_cache *cache);
+void rbtrfs_i_uid_gid_write(struct inode *inode, uid_t uid, gid_t gid);
+void rbtrfs_i_size_write(struct inode *inode, loff_t size);
+void rbtrfs_inode_set_times(struct inode *inode, time64_t a_sec, u32 a_nsec,
+			    time64_t m_sec, u32 m_nsec, time64_t c_sec, u32 c_nsec);
+loff_t rbtrfs_i_size_read(const struct inode *inode);
+struct inode *rbtrfs_file_inode(const struct file *file);
+struct inode *rbtrfs_d_inode(const struct dentry *dentry);
+const unsigned char *rbtrfs_dentry_name(const struct dentry *dentry, unsigned int *len);
+bool rbtrfs_dir_emit(struct dir_context *ctx, const char *name, int len, u64 ino,
+		     unsigned int type);
+bool rbtrfs_dir_emit_dots(struct file *file, struct dir_context *ctx);
+void *rbtrfs_err_ptr(long error);
+
+/* Folios (see rust/folio.rs). */
+loff_t rbtrfs_folio_pos(struct folio *folio);
+size_t rbtrfs_folio_size(struct folio *folio);
+void rbtrfs_memcpy_to_folio(struct folio *folio, size_t offset, const void *from, size_t len);
+void rbtrfs_folio_zero_range(struct folio *folio, size_t offset, size_t len);
+void rbtrfs_folio_mark_uptodate(struct folio *folio);
+struct inode *rbtrfs_folio_inode(struct folio *folio);
+
+/* Bios (see rust/bio.rs). */
+struct bio *rbtrfs_bio_alloc_read(struct block_device *bdev, unsigned short nr_vecs);
+void rbtrfs_bio_set_sector(struct bio *bio, sector_t sector);
 #endif

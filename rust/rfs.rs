@@ -13,9 +13,12 @@
 //! macros, linked into the same module.
 
 pub mod bindings;
+pub mod bio;
 pub mod block;
 pub mod delay;
 pub mod errno;
+pub mod folio;
 pub mod fs;
+pub mod inode;
 pub mod print;
 pub mod rwsem;

@@ -10,5 +10,8 @@
 #![forbid(unsafe_code)]
 
 pub mod checksum;
+pub mod ctree;
 pub mod format;
+pub mod items;
 pub mod validate;
+pub mod volumes;

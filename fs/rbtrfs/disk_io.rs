@@ -6,7 +6,8 @@
 
 use crate::format;
 use crate::rfs::errno;
-use crate::rfs::fs::NewSuperBlock;
+use crate::rfs::fs::{BlockDevice, NewSuperBlock, StatFs, SuperBlock};
+use crate::super_::Btrfs;
 use crate::validate::{validate_super, SuperError, Uuid};
 use kernel::prelude::*;
 
@@ -16,11 +17,22 @@ const SUPER_READ_BLOCK: u32 = format::SUPER_INFO_SIZE as u32;
 /// The page size btrfs requires the sector size to match.
 const PAGE_SIZE: u32 = kernel::page::PAGE_SIZE as u32;
 
+/// The mounted filesystem (C: `struct btrfs_fs_info`).
+pub(crate) struct FsInfo {
+    /// Sector size (data block size).
+    pub(crate) sectorsize: u32,
+}
+
+/// `statfs` (C: `btrfs_statfs`).
+pub(crate) fn statfs(sb: &SuperBlock<Btrfs>) -> Result<StatFs> {
+    Ok(StatFs { block_size: u64::from(sb.data().sectorsize), name_len: 255, ..StatFs::default() })
+}
+
 /// Reads and validates the primary superblock, then opens the trees.
 ///
 /// Every refusal is `EINVAL` with a `BTRFS error (device ...)` line naming
 /// the problem, as C btrfs does.
-pub(crate) fn open_ctree(sb: &NewSuperBlock<'_>) -> Result {
+pub(crate) fn open_ctree(sb: &NewSuperBlock<'_>) -> Result<KBox<FsInfo>> {
     let dev = sb.id();
     if sb.set_block_size(SUPER_READ_BLOCK).is_err() {
         btrfs_err!(dev, "unable to set blocksize {}", SUPER_READ_BLOCK);

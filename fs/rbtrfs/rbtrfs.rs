@@ -17,11 +17,17 @@ pub mod rfs;
 mod messages;
 
 pub mod checksum;
+pub mod ctree;
 mod disk_io;
+mod file;
 pub mod format;
+mod inode;
+pub mod items;
 #[path = "super.rs"]
 mod super_;
 pub mod validate;
+pub mod volumes;
+mod xattr;
 
 use kernel::prelude::*;
 

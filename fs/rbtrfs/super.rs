@@ -4,9 +4,14 @@
 
 #![forbid(unsafe_code)]
 
-use crate::rfs::fs::{self, FileSystem, NewSuperBlock};
+use crate::disk_io::FsInfo;
+use crate::inode::BtrfsInode;
+use crate::rfs::folio::LockedFolio;
+use crate::rfs::fs::{self, FileSystem, NewSuperBlock, StatFs, SuperBlock};
+use crate::rfs::inode::{DirEmitter, INode};
 use kernel::prelude::*;
 use kernel::str::CStr;
+use kernel::types::ARef;
 
 /// `BTRFS_SUPER_MAGIC` from `include/uapi/linux/magic.h`, as `statfs` reports it.
 pub(crate) const BTRFS_SUPER_MAGIC: u64 = 0x9123_683E;
@@ -23,9 +28,39 @@ pub(crate) struct Btrfs;
 impl FileSystem for Btrfs {
     const NAME: &'static CStr = kernel::c_str!("btrfs");
     const MAGIC: u64 = BTRFS_SUPER_MAGIC;
+    type Data = FsInfo;
+    type INodeData = BtrfsInode;
 
-    fn fill_super(sb: &NewSuperBlock<'_>) -> Result {
+    fn fill_super(sb: &NewSuperBlock<'_>) -> Result<KBox<FsInfo>> {
         crate::disk_io::open_ctree(sb)
+    }
+
+    fn root(sb: &SuperBlock<Self>) -> Result<ARef<INode<Self>>> {
+        crate::inode::root(sb)
+    }
+
+    fn lookup(dir: &INode<Self>, name: &[u8]) -> Result<Option<ARef<INode<Self>>>> {
+        crate::inode::lookup(dir, name)
+    }
+
+    fn read_dir(dir: &INode<Self>, emitter: &mut DirEmitter<'_>) -> Result {
+        crate::inode::read_dir(dir, emitter)
+    }
+
+    fn read_folio(inode: &INode<Self>, folio: &mut LockedFolio<'_>) -> Result {
+        crate::file::read_folio(inode, folio)
+    }
+
+    fn get_xattr(inode: &INode<Self>, name: &[u8], buf: Option<&mut [u8]>) -> Result<usize> {
+        crate::xattr::get(inode, name, buf)
+    }
+
+    fn list_xattr(inode: &INode<Self>, buf: Option<&mut [u8]>) -> Result<usize> {
+        crate::xattr::list(inode, buf)
+    }
+
+    fn statfs(sb: &SuperBlock<Self>) -> Result<StatFs> {
+        crate::disk_io::statfs(sb)
     }
 }
 

@@ -40,11 +40,11 @@ fi
 if [ "$MODE" = guest ] || [ "$MODE" = all ]; then
     IMG=$LOGDIR/img; mkdir -p "$IMG"; rm -f "$IMG"/*.img
     echo "== guest: rbtrfs suite (debug kernel: lockdep, kmemleak)"
-    "$T/vm-run" --timeout 1200 --disk "$IMG/a.img:1G" --disk "$IMG/b.img:1G" -- "$T/guest/run.sh" \
+    "$T/vm-run" --timeout 1200 --disk "$IMG/a.img:256M" --disk "$IMG/b.img:256M" -- "$T/guest/run.sh" \
         2>&1 | tee "$LOGDIR/guest-rbtrfs.log"
     rm -f "$IMG"/*.img
     echo "== guest: C btrfs reference"
-    "$T/vm-run" --fs cbtrfs --timeout 600 --disk "$IMG/a.img:1G" -- "$T/guest/run.sh" \
+    "$T/vm-run" --fs cbtrfs --timeout 600 --disk "$IMG/a.img:256M" -- "$T/guest/run.sh" \
         2>&1 | tee "$LOGDIR/guest-cbtrfs.log"
     rm -f "$IMG"/*.img
     for log in "$LOGDIR"/guest-rbtrfs.log "$LOGDIR"/guest-cbtrfs.log; do

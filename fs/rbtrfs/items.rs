@@ -1,0 +1,987 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Item views: the data of leaf items, by key type.
+//!
+//! Fixed-size items are [`disk_struct!`] views. Variable-length items (names,
+//! inline file data, inline extent backrefs, packed directory entries) are
+//! split by bounds-checked constructors and iterators that return an
+//! [`ItemError`] for anything that does not fit, never panic. Offsets and
+//! layouts are those of `include/uapi/linux/btrfs_tree.h`.
+//!
+//! `core` only: the same source builds into the module and the host tests.
+
+#![forbid(unsafe_code)]
+
+use crate::ctree::{key_type, Key, KEY_SIZE};
+use crate::format::{disk_struct, LeInt};
+use core::fmt;
+
+pub use crate::format::DevItem;
+
+/// Longest file name (`BTRFS_NAME_LEN`).
+pub const NAME_LEN: usize = 255;
+
+/// Why an item's data does not decode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ItemError {
+    /// The data ends before a structure or name it must contain.
+    TooShort {
+        /// What was being decoded.
+        what: &'static str,
+        /// Bytes needed.
+        need: usize,
+        /// Bytes left.
+        have: usize,
+    },
+    /// Bytes left over after the last structure of an item that must be exact.
+    Trailing {
+        /// What was being decoded.
+        what: &'static str,
+        /// Extra bytes.
+        extra: usize,
+    },
+    /// A type byte with an unknown value.
+    BadType {
+        /// What was being decoded.
+        what: &'static str,
+        /// The value found.
+        value: u8,
+    },
+    /// More than one entry where exactly one is allowed.
+    Multiple(&'static str),
+    /// Any other impossible value.
+    Invalid(&'static str),
+}
+
+impl fmt::Display for ItemError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::TooShort { what, need, have } => {
+                write!(f, "{} too short, need {} bytes have {}", what, need, have)
+            }
+            Self::Trailing { what, extra } => write!(f, "{} has {} trailing bytes", what, extra),
+            Self::BadType { what, value } => write!(f, "invalid {} type {}", what, value),
+            Self::Multiple(what) => write!(f, "{} holds more than one entry", what),
+            Self::Invalid(what) => write!(f, "invalid {}", what),
+        }
+    }
+}
+
+/// Splits `n` bytes off the front of `*rest`, or says what was too short.
+fn take<'a>(rest: &mut &'a [u8], n: usize, what: &'static str) -> Result<&'a [u8], ItemError> {
+    if rest.len() < n {
+        return Err(ItemError::TooShort { what, need: n, have: rest.len() });
+    }
+    let (head, tail) = rest.split_at(n);
+    *rest = tail;
+    Ok(head)
+}
+
+/// Directory entry file types (`BTRFS_FT_*`), as in a dir item's type.
+pub mod file_type {
+    /// Unknown.
+    pub const UNKNOWN: u8 = 0;
+    /// Regular file.
+    pub const REG_FILE: u8 = 1;
+    /// Directory.
+    pub const DIR: u8 = 2;
+    /// Character device.
+    pub const CHRDEV: u8 = 3;
+    /// Block device.
+    pub const BLKDEV: u8 = 4;
+    /// Named pipe.
+    pub const FIFO: u8 = 5;
+    /// Socket.
+    pub const SOCK: u8 = 6;
+    /// Symbolic link.
+    pub const SYMLINK: u8 = 7;
+    /// Extended attribute (XATTR_ITEM entries).
+    pub const XATTR: u8 = 8;
+    /// One past the last valid type.
+    pub const MAX: u8 = 9;
+    /// Flag: the directory entry is encrypted.
+    pub const ENCRYPTED: u8 = 0x80;
+}
+
+/// Inode flags (`BTRFS_INODE_*`).
+pub mod inode_flag {
+    /// No data checksums.
+    pub const NODATASUM: u64 = 1 << 0;
+    /// No copy-on-write for data.
+    pub const NODATACOW: u64 = 1 << 1;
+    /// Read-only.
+    pub const READONLY: u64 = 1 << 2;
+    /// Never compress.
+    pub const NOCOMPRESS: u64 = 1 << 3;
+    /// Has preallocated extents.
+    pub const PREALLOC: u64 = 1 << 4;
+    /// Synchronous writes.
+    pub const SYNC: u64 = 1 << 5;
+    /// Immutable.
+    pub const IMMUTABLE: u64 = 1 << 6;
+    /// Append only.
+    pub const APPEND: u64 = 1 << 7;
+    /// Not for dump.
+    pub const NODUMP: u64 = 1 << 8;
+    /// No atime updates.
+    pub const NOATIME: u64 = 1 << 9;
+    /// Synchronous directory updates.
+    pub const DIRSYNC: u64 = 1 << 10;
+    /// Compress.
+    pub const COMPRESS: u64 = 1 << 11;
+    /// Root item's inode was initialized (root items only).
+    pub const ROOT_ITEM_INIT: u64 = 1 << 31;
+}
+
+/// A timestamp (`struct btrfs_timespec`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timespec {
+    /// Seconds since the epoch.
+    pub sec: u64,
+    /// Nanoseconds.
+    pub nsec: u32,
+}
+
+disk_struct! {
+    /// `struct btrfs_inode_item`: key (ino, INODE_ITEM, 0).
+    InodeItem, size = 160;
+    /// NFS generation number.
+    generation: u64 @ 0,
+    /// Transaction that last changed the inode.
+    transid: u64 @ 8,
+    /// File size.
+    size: u64 @ 16,
+    /// Bytes allocated (including inline data).
+    nbytes: u64 @ 24,
+    /// Allocation hint.
+    block_group: u64 @ 32,
+    /// Link count.
+    nlink: u32 @ 40,
+    /// Owner.
+    uid: u32 @ 44,
+    /// Group.
+    gid: u32 @ 48,
+    /// Type and permission bits.
+    mode: u32 @ 52,
+    /// Device number.
+    rdev: u64 @ 56,
+    /// [`inode_flag`] bits (the top 32 bits are read-only compat flags).
+    flags: u64 @ 64,
+    /// NFS change counter.
+    sequence: u64 @ 72,
+    /// Access time, seconds.
+    atime_sec: u64 @ 112,
+    /// Access time, nanoseconds.
+    atime_nsec: u32 @ 120,
+    /// Change time, seconds.
+    ctime_sec: u64 @ 124,
+    /// Change time, nanoseconds.
+    ctime_nsec: u32 @ 132,
+    /// Modification time, seconds.
+    mtime_sec: u64 @ 136,
+    /// Modification time, nanoseconds.
+    mtime_nsec: u32 @ 144,
+    /// Creation time, seconds.
+    otime_sec: u64 @ 148,
+    /// Creation time, nanoseconds.
+    otime_nsec: u32 @ 156,
+}
+
+impl InodeItem<'_> {
+    /// Access time.
+    pub fn atime(&self) -> Timespec {
+        Timespec { sec: self.atime_sec(), nsec: self.atime_nsec() }
+    }
+
+    /// Change time.
+    pub fn ctime(&self) -> Timespec {
+        Timespec { sec: self.ctime_sec(), nsec: self.ctime_nsec() }
+    }
+
+    /// Modification time.
+    pub fn mtime(&self) -> Timespec {
+        Timespec { sec: self.mtime_sec(), nsec: self.mtime_nsec() }
+    }
+
+    /// Creation time.
+    pub fn otime(&self) -> Timespec {
+        Timespec { sec: self.otime_sec(), nsec: self.otime_nsec() }
+    }
+}
+
+disk_struct! {
+    /// `struct btrfs_inode_ref` head; the name follows. Key (ino,
+    /// INODE_REF, parent); one item packs every name in that parent.
+    InodeRefHead, size = 10;
+    /// Index of the name in the parent (the DIR_INDEX offset).
+    index: u64 @ 0,
+    /// Length of the name.
+    name_len: u16 @ 8,
+}
+
+/// One name of an inode in a directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InodeRef<'a> {
+    /// Index in the parent directory.
+    pub index: u64,
+    /// The name.
+    pub name: &'a [u8],
+}
+
+/// The [`InodeRef`]s packed in one INODE_REF item.
+#[derive(Clone, Debug)]
+pub struct InodeRefIter<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> InodeRefIter<'a> {
+    /// Iterates the refs in an item's data.
+    pub fn new(data: &'a [u8]) -> Self {
+        InodeRefIter { rest: data }
+    }
+
+    fn decode(rest: &mut &'a [u8]) -> Result<InodeRef<'a>, ItemError> {
+        let head =
+            InodeRefHead::new(take(rest, InodeRefHead::SIZE, "inode ref")?).ok_or(ItemError::Invalid("inode ref"))?;
+        let name = take(rest, head.name_len().into(), "inode ref name")?;
+        Ok(InodeRef { index: head.index(), name })
+    }
+}
+
+impl<'a> Iterator for InodeRefIter<'a> {
+    type Item = Result<InodeRef<'a>, ItemError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let r = Self::decode(&mut self.rest);
+        if r.is_err() {
+            self.rest = &[];
+        }
+        Some(r)
+    }
+}
+
+disk_struct! {
+    /// `struct btrfs_inode_extref` head; the name follows. Key (ino,
+    /// INODE_EXTREF, hash(parent, name)); colliding names are packed.
+    InodeExtrefHead, size = 18;
+    /// The parent directory.
+    parent_objectid: u64 @ 0,
+    /// Index of the name in the parent.
+    index: u64 @ 8,
+    /// Length of the name.
+    name_len: u16 @ 16,
+}
+
+/// One extended name of an inode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InodeExtref<'a> {
+    /// The parent directory.
+    pub parent: u64,
+    /// Index in the parent directory.
+    pub index: u64,
+    /// The name.
+    pub name: &'a [u8],
+}
+
+/// The [`InodeExtref`]s packed in one INODE_EXTREF item.
+#[derive(Clone, Debug)]
+pub struct InodeExtrefIter<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> InodeExtrefIter<'a> {
+    /// Iterates the extrefs in an item's data.
+    pub fn new(data: &'a [u8]) -> Self {
+        InodeExtrefIter { rest: data }
+    }
+
+    fn decode(rest: &mut &'a [u8]) -> Result<InodeExtref<'a>, ItemError> {
+        let head = InodeExtrefHead::new(take(rest, InodeExtrefHead::SIZE, "inode extref")?)
+            .ok_or(ItemError::Invalid("inode extref"))?;
+        let name = take(rest, head.name_len().into(), "inode extref name")?;
+        Ok(InodeExtref { parent: head.parent_objectid(), index: head.index(), name })
+    }
+}
+
+impl<'a> Iterator for InodeExtrefIter<'a> {
+    type Item = Result<InodeExtref<'a>, ItemError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let r = Self::decode(&mut self.rest);
+        if r.is_err() {
+            self.rest = &[];
+        }
+        Some(r)
+    }
+}
+
+disk_struct! {
+    /// `struct btrfs_dir_item` head; name then data follow. Used by
+    /// DIR_ITEM (key offset = name hash, colliding names packed), DIR_INDEX
+    /// (offset = index, one entry) and XATTR_ITEM (name and value).
+    DirItem, size = 30;
+    /// The target's key: (ino, INODE_ITEM, 0) or (subvol, ROOT_ITEM, -1).
+    location_raw: [KEY_SIZE] @ 0,
+    /// Transaction that created the entry.
+    transid: u64 @ 17,
+    /// Length of the data (xattr value).
+    data_len: u16 @ 25,
+    /// Length of the name.
+    name_len: u16 @ 27,
+    /// [`file_type`] of the target.
+    ty: u8 @ 29,
+}
+
+impl DirItem<'_> {
+    /// The target's key.
+    pub fn location(&self) -> Key {
+        Key::from_disk(self.location_raw())
+    }
+}
+
+/// One directory entry or xattr.
+#[derive(Clone, Copy)]
+pub struct DirEntry<'a> {
+    /// The fixed head.
+    pub head: DirItem<'a>,
+    /// The name.
+    pub name: &'a [u8],
+    /// The data (xattr value; empty for directory entries).
+    pub data: &'a [u8],
+}
+
+/// The [`DirEntry`]s packed in one DIR_ITEM, DIR_INDEX or XATTR_ITEM item.
+#[derive(Clone, Debug)]
+pub struct DirItemIter<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> DirItemIter<'a> {
+    /// Iterates the entries in an item's data.
+    pub fn new(data: &'a [u8]) -> Self {
+        DirItemIter { rest: data }
+    }
+
+    fn decode(rest: &mut &'a [u8]) -> Result<DirEntry<'a>, ItemError> {
+        let head = DirItem::new(take(rest, DirItem::SIZE, "dir item")?).ok_or(ItemError::Invalid("dir item"))?;
+        let name_len = usize::from(head.name_len());
+        if name_len == 0 || name_len > NAME_LEN {
+            return Err(ItemError::Invalid("dir item name length"));
+        }
+        if head.ty() & !file_type::ENCRYPTED >= file_type::MAX {
+            return Err(ItemError::BadType { what: "dir item", value: head.ty() });
+        }
+        let name = take(rest, name_len, "dir item name")?;
+        let data = take(rest, head.data_len().into(), "dir item data")?;
+        Ok(DirEntry { head, name, data })
+    }
+}
+
+impl<'a> Iterator for DirItemIter<'a> {
+    type Item = Result<DirEntry<'a>, ItemError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let r = Self::decode(&mut self.rest);
+        if r.is_err() {
+            self.rest = &[];
+        }
+        Some(r)
+    }
+}
+
+disk_struct! {
+    /// `struct btrfs_root_item` up to `level`: the part every root item has
+    /// (older kernels wrote only these 239 bytes). Key (tree id,
+    /// ROOT_ITEM, 0 or snapshot transid). See [`RootItemExt`] for the rest.
+    RootItem, size = 239;
+    /// Transaction of the last change.
+    generation: u64 @ 160,
+    /// Objectid of the root directory (256 for subvolumes).
+    root_dirid: u64 @ 168,
+    /// Logical address of the root block.
+    bytenr: u64 @ 176,
+    /// Unused.
+    byte_limit: u64 @ 184,
+    /// Bytes used by the tree blocks.
+    bytes_used: u64 @ 192,
+    /// Transaction of the last snapshot.
+    last_snapshot: u64 @ 200,
+    /// `ROOT_SUBVOL_*` flags.
+    flags: u64 @ 208,
+    /// Reference count (0: being deleted).
+    refs: u32 @ 216,
+    /// Where subvolume deletion stopped.
+    drop_progress_raw: [KEY_SIZE] @ 220,
+    /// Level where subvolume deletion stopped.
+    drop_level: u8 @ 237,
+    /// Level of the root block.
+    level: u8 @ 238,
+}
+
+impl RootItem<'_> {
+    /// Where subvolume deletion stopped.
+    pub fn drop_progress(&self) -> Key {
+        Key::from_disk(self.drop_progress_raw())
+    }
+}
+
+/// Size of a current root item: [`RootItem`] plus [`RootItemExt`].
+pub const ROOT_ITEM_FULL_SIZE: usize = RootItem::SIZE + RootItemExt::SIZE;
+
+/// The subvolume is read-only (root item flags).
+pub const ROOT_SUBVOL_RDONLY: u64 = 1 << 0;
+
+disk_struct! {
+    /// The tail of `struct btrfs_root_item` from `generation_v2`, at byte
+    /// 239 of the item; valid only if `generation_v2` equals the root
+    /// item's generation.
+    RootItemExt, size = 200;
+    /// Copy of the generation when these fields were written.
+    generation_v2: u64 @ 0,
+    /// Subvolume uuid.
+    uuid: [16] @ 8,
+    /// Uuid of the snapshot source.
+    parent_uuid: [16] @ 24,
+    /// Uuid of the sent subvolume this was received from.
+    received_uuid: [16] @ 40,
+    /// Transaction of the last inode change.
+    ctransid: u64 @ 56,
+    /// Transaction of creation.
+    otransid: u64 @ 64,
+    /// Transaction when sent.
+    stransid: u64 @ 72,
+    /// Transaction when received.
+    rtransid: u64 @ 80,
+    /// Change time, seconds.
+    ctime_sec: u64 @ 88,
+    /// Change time, nanoseconds.
+    ctime_nsec: u32 @ 96,
+    /// Creation time, seconds.
+    otime_sec: u64 @ 100,
+    /// Creation time, nanoseconds.
+    otime_nsec: u32 @ 108,
+    /// Send time, seconds.
+    stime_sec: u64 @ 112,
+    /// Send time, nanoseconds.
+    stime_nsec: u32 @ 120,
+    /// Receive time, seconds.
+    rtime_sec: u64 @ 124,
+    /// Receive time, nanoseconds.
+    rtime_nsec: u32 @ 132,
+}
+
+impl RootItemExt<'_> {
+    /// Change time.
+    pub fn ctime(&self) -> Timespec {
+        Timespec { sec: self.ctime_sec(), nsec: self.ctime_nsec() }
+    }
+
+    /// Creation time.
+    pub fn otime(&self) -> Timespec {
+        Timespec { sec: self.otime_sec(), nsec: self.otime_nsec() }
+    }
+
+    /// Send time.
+    pub fn stime(&self) -> Timespec {
+        Timespec { sec: self.stime_sec(), nsec: self.stime_nsec() }
+    }
+
+    /// Receive time.
+    pub fn rtime(&self) -> Timespec {
+        Timespec { sec: self.rtime_sec(), nsec: self.rtime_nsec() }
+    }
+}
+
+/// A decoded ROOT_ITEM: legacy part, embedded inode and, if present, the
+/// extension.
+#[derive(Clone, Copy)]
+pub struct Root<'a> {
+    /// Fields every root item has.
+    pub item: RootItem<'a>,
+    /// The embedded inode item (first 160 bytes).
+    pub inode: InodeItem<'a>,
+    /// Fields from `generation_v2` on, if the item is long enough.
+    pub ext: Option<RootItemExt<'a>>,
+}
+
+impl<'a> Root<'a> {
+    /// Decodes a ROOT_ITEM's data (239 or 439 bytes; longer is accepted).
+    pub fn parse(data: &'a [u8]) -> Result<Self, ItemError> {
+        let too_short = ItemError::TooShort { what: "root item", need: RootItem::SIZE, have: data.len() };
+        let item = RootItem::new(data).ok_or(too_short)?;
+        let inode = InodeItem::new(data).ok_or(too_short)?;
+        let ext = data.get(RootItem::SIZE..).and_then(RootItemExt::new);
+        Ok(Root { item, inode, ext })
+    }
+
+    /// The extension, if present and written by a kernel that kept it up
+    /// to date (`generation_v2 == generation`).
+    pub fn valid_ext(&self) -> Option<RootItemExt<'a>> {
+        self.ext.filter(|e| e.generation_v2() == self.item.generation())
+    }
+}
+
+disk_struct! {
+    /// `struct btrfs_root_ref` head; the name follows. Key (parent,
+    /// ROOT_REF, subvol) or (subvol, ROOT_BACKREF, parent).
+    RootRefHead, size = 18;
+    /// Directory the subvolume is linked in.
+    dirid: u64 @ 0,
+    /// Index of the link in that directory.
+    sequence: u64 @ 8,
+    /// Length of the name.
+    name_len: u16 @ 16,
+}
+
+/// A decoded ROOT_REF or ROOT_BACKREF.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RootRef<'a> {
+    /// Directory the subvolume is linked in.
+    pub dirid: u64,
+    /// Index of the link in that directory.
+    pub sequence: u64,
+    /// Name of the link.
+    pub name: &'a [u8],
+}
+
+impl<'a> RootRef<'a> {
+    /// Decodes the item's data, which must be exactly head plus name.
+    pub fn parse(data: &'a [u8]) -> Result<Self, ItemError> {
+        let mut rest = data;
+        let head =
+            RootRefHead::new(take(&mut rest, RootRefHead::SIZE, "root ref")?).ok_or(ItemError::Invalid("root ref"))?;
+        let name = take(&mut rest, head.name_len().into(), "root ref name")?;
+        if !rest.is_empty() {
+            return Err(ItemError::Trailing { what: "root ref", extra: rest.len() });
+        }
+        Ok(RootRef { dirid: head.dirid(), sequence: head.sequence(), name })
+    }
+}
+
+/// File extent types (`BTRFS_FILE_EXTENT_*`).
+pub mod file_extent_type {
+    /// Data stored in the item.
+    pub const INLINE: u8 = 0;
+    /// A regular extent.
+    pub const REG: u8 = 1;
+    /// A preallocated (reads as zeroes) extent.
+    pub const PREALLOC: u8 = 2;
+}
+
+/// Compression types of file extents.
+pub mod compression {
+    /// Not compressed.
+    pub const NONE: u8 = 0;
+    /// zlib.
+    pub const ZLIB: u8 = 1;
+    /// lzo.
+    pub const LZO: u8 = 2;
+    /// zstd.
+    pub const ZSTD: u8 = 3;
+}
+
+disk_struct! {
+    /// The first 21 bytes of `struct btrfs_file_extent_item`, common to
+    /// every type; inline data starts right after it.
+    FileExtentHeader, size = 21;
+    /// Transaction that created the extent.
+    generation: u64 @ 0,
+    /// Decoded size of the extent (upper bound when split).
+    ram_bytes: u64 @ 8,
+    /// [`compression`] type.
+    compression: u8 @ 16,
+    /// Encryption (0).
+    encryption: u8 @ 17,
+    /// Other encoding (0).
+    other_encoding: u16 @ 18,
+    /// [`file_extent_type`].
+    ty: u8 @ 20,
+}
+
+disk_struct! {
+    /// `struct btrfs_file_extent_item` of a regular or preallocated extent.
+    /// Key (ino, EXTENT_DATA, file offset).
+    FileExtentItem, size = 53;
+    /// Transaction that created the extent.
+    generation: u64 @ 0,
+    /// Decoded size of the whole disk extent.
+    ram_bytes: u64 @ 8,
+    /// [`compression`] type.
+    compression: u8 @ 16,
+    /// Encryption (0).
+    encryption: u8 @ 17,
+    /// Other encoding (0).
+    other_encoding: u16 @ 18,
+    /// [`file_extent_type`].
+    ty: u8 @ 20,
+    /// Logical start of the disk extent; 0 for a hole.
+    disk_bytenr: u64 @ 21,
+    /// Size of the disk extent.
+    disk_num_bytes: u64 @ 29,
+    /// Offset into the decoded extent where this file range starts.
+    offset: u64 @ 37,
+    /// Bytes of the file this item covers.
+    num_bytes: u64 @ 45,
+}
+
+/// What follows the common head of a file extent item.
+#[derive(Clone, Copy)]
+pub enum FileExtentBody<'a> {
+    /// Data stored in the item itself (`ram_bytes` once decompressed).
+    Inline(&'a [u8]),
+    /// A regular extent.
+    Regular(FileExtentItem<'a>),
+    /// A preallocated extent: reads as zeroes.
+    Prealloc(FileExtentItem<'a>),
+}
+
+/// A decoded EXTENT_DATA item.
+#[derive(Clone, Copy)]
+pub struct FileExtent<'a> {
+    /// The fields common to every type.
+    pub header: FileExtentHeader<'a>,
+    /// Inline data or the extent reference.
+    pub body: FileExtentBody<'a>,
+}
+
+impl<'a> FileExtent<'a> {
+    /// Decodes an EXTENT_DATA item's data.
+    pub fn parse(data: &'a [u8]) -> Result<Self, ItemError> {
+        let header = FileExtentHeader::new(data).ok_or(ItemError::TooShort {
+            what: "file extent",
+            need: FileExtentHeader::SIZE,
+            have: data.len(),
+        })?;
+        let ty = header.ty();
+        if ty == file_extent_type::INLINE {
+            let inline = data.get(FileExtentHeader::SIZE..).unwrap_or(&[]);
+            return Ok(FileExtent { header, body: FileExtentBody::Inline(inline) });
+        }
+        if ty != file_extent_type::REG && ty != file_extent_type::PREALLOC {
+            return Err(ItemError::BadType { what: "file extent", value: ty });
+        }
+        if data.len() != FileExtentItem::SIZE {
+            return Err(ItemError::TooShort { what: "file extent", need: FileExtentItem::SIZE, have: data.len() });
+        }
+        let item = FileExtentItem::new(data).ok_or(ItemError::Invalid("file extent"))?;
+        let body =
+            if ty == file_extent_type::REG { FileExtentBody::Regular(item) } else { FileExtentBody::Prealloc(item) };
+        Ok(FileExtent { header, body })
+    }
+}
+
+/// Extent item flags (`BTRFS_EXTENT_FLAG_*`, `BTRFS_BLOCK_FLAG_*`).
+pub mod extent_flag {
+    /// A data extent.
+    pub const DATA: u64 = 1 << 0;
+    /// A tree block.
+    pub const TREE_BLOCK: u64 = 1 << 1;
+    /// Tree block using full backrefs.
+    pub const FULL_BACKREF: u64 = 1 << 8;
+}
+
+disk_struct! {
+    /// `struct btrfs_extent_item`: key (bytenr, EXTENT_ITEM, length) or
+    /// (bytenr, METADATA_ITEM, level).
+    ExtentItem, size = 24;
+    /// References to the extent.
+    refs: u64 @ 0,
+    /// Transaction that allocated it.
+    generation: u64 @ 8,
+    /// [`extent_flag`] bits.
+    flags: u64 @ 16,
+}
+
+disk_struct! {
+    /// `struct btrfs_tree_block_info`: follows a non-skinny tree block
+    /// EXTENT_ITEM.
+    TreeBlockInfo, size = 18;
+    /// First key of the block.
+    key_raw: [KEY_SIZE] @ 0,
+    /// Level of the block.
+    level: u8 @ 17,
+}
+
+impl TreeBlockInfo<'_> {
+    /// First key of the block.
+    pub fn key(&self) -> Key {
+        Key::from_disk(self.key_raw())
+    }
+}
+
+disk_struct! {
+    /// `struct btrfs_extent_data_ref`: data backref to (root, inode, file
+    /// offset - extent offset), inline or as an EXTENT_DATA_REF item.
+    ExtentDataRef, size = 28;
+    /// Subvolume.
+    root: u64 @ 0,
+    /// Inode.
+    objectid: u64 @ 8,
+    /// File offset minus the offset into the extent.
+    offset: u64 @ 16,
+    /// References.
+    count: u32 @ 24,
+}
+
+disk_struct! {
+    /// `struct btrfs_shared_data_ref`: count of a SHARED_DATA_REF.
+    SharedDataRef, size = 4;
+    /// References.
+    count: u32 @ 0,
+}
+
+/// One inline backref of an extent item.
+#[derive(Clone, Copy)]
+pub enum InlineRef<'a> {
+    /// TREE_BLOCK_REF: referenced by the tree `root`.
+    TreeBlock {
+        /// The tree.
+        root: u64,
+    },
+    /// SHARED_BLOCK_REF: referenced by the tree block `parent`.
+    SharedBlock {
+        /// The parent block.
+        parent: u64,
+    },
+    /// EXTENT_DATA_REF: referenced by a file.
+    ExtentData(ExtentDataRef<'a>),
+    /// SHARED_DATA_REF: referenced by the leaf `parent`.
+    SharedData {
+        /// The parent leaf.
+        parent: u64,
+        /// References.
+        count: u32,
+    },
+    /// EXTENT_OWNER_REF: owned by the tree `root` (simple quotas).
+    Owner {
+        /// The owning tree.
+        root: u64,
+    },
+}
+
+/// The inline backrefs after an extent item.
+#[derive(Clone, Debug)]
+pub struct InlineRefIter<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> InlineRefIter<'a> {
+    /// Iterates inline refs packed in `data`.
+    pub fn new(data: &'a [u8]) -> Self {
+        InlineRefIter { rest: data }
+    }
+
+    fn decode(rest: &mut &'a [u8]) -> Result<InlineRef<'a>, ItemError> {
+        let ty = take(rest, 1, "inline ref")?.first().copied().unwrap_or(0);
+        Ok(match ty {
+            key_type::TREE_BLOCK_REF => {
+                InlineRef::TreeBlock { root: take(rest, 8, "tree block ref").map(u64::read_le)? }
+            }
+            key_type::SHARED_BLOCK_REF => {
+                InlineRef::SharedBlock { parent: take(rest, 8, "shared block ref").map(u64::read_le)? }
+            }
+            key_type::EXTENT_OWNER_REF => {
+                InlineRef::Owner { root: take(rest, 8, "extent owner ref").map(u64::read_le)? }
+            }
+            key_type::SHARED_DATA_REF => {
+                let parent = take(rest, 8, "shared data ref").map(u64::read_le)?;
+                let count = take(rest, SharedDataRef::SIZE, "shared data ref").map(u32::read_le)?;
+                InlineRef::SharedData { parent, count }
+            }
+            key_type::EXTENT_DATA_REF => InlineRef::ExtentData(
+                ExtentDataRef::new(take(rest, ExtentDataRef::SIZE, "extent data ref")?)
+                    .ok_or(ItemError::Invalid("extent data ref"))?,
+            ),
+            _ => return Err(ItemError::BadType { what: "inline ref", value: ty }),
+        })
+    }
+}
+
+impl<'a> Iterator for InlineRefIter<'a> {
+    type Item = Result<InlineRef<'a>, ItemError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let r = Self::decode(&mut self.rest);
+        if r.is_err() {
+            self.rest = &[];
+        }
+        Some(r)
+    }
+}
+
+/// A decoded EXTENT_ITEM or METADATA_ITEM.
+#[derive(Clone)]
+pub struct Extent<'a> {
+    /// Refs, generation, flags.
+    pub item: ExtentItem<'a>,
+    /// First key and level, for tree block EXTENT_ITEMs (not skinny ones).
+    pub tree_block: Option<TreeBlockInfo<'a>>,
+    /// The inline backrefs.
+    pub inline_refs: InlineRefIter<'a>,
+}
+
+impl<'a> Extent<'a> {
+    /// Decodes the data of an item with key type `ty` (EXTENT_ITEM or
+    /// METADATA_ITEM).
+    pub fn parse(ty: u8, data: &'a [u8]) -> Result<Self, ItemError> {
+        let mut rest = data;
+        let item = ExtentItem::new(take(&mut rest, ExtentItem::SIZE, "extent item")?)
+            .ok_or(ItemError::Invalid("extent item"))?;
+        let flags = item.flags();
+        let is_data = flags & extent_flag::DATA != 0;
+        let is_tree = flags & extent_flag::TREE_BLOCK != 0;
+        if is_data == is_tree {
+            return Err(ItemError::Invalid("extent flags"));
+        }
+        if ty == key_type::METADATA_ITEM && !is_tree {
+            return Err(ItemError::Invalid("metadata item flags"));
+        }
+        let tree_block = if ty == key_type::EXTENT_ITEM && is_tree {
+            Some(
+                TreeBlockInfo::new(take(&mut rest, TreeBlockInfo::SIZE, "tree block info")?)
+                    .ok_or(ItemError::Invalid("tree block info"))?,
+            )
+        } else {
+            None
+        };
+        Ok(Extent { item, tree_block, inline_refs: InlineRefIter::new(rest) })
+    }
+}
+
+/// The checksums of one EXTENT_CSUM item: key (EXTENT_CSUM, EXTENT_CSUM,
+/// logical start); entry `i` covers sector `start + i * sectorsize`.
+#[derive(Clone, Copy, Debug)]
+pub struct CsumItem<'a> {
+    data: &'a [u8],
+    csum_size: usize,
+}
+
+impl<'a> CsumItem<'a> {
+    /// Views `data` as checksums of `csum_size` bytes each.
+    pub fn new(data: &'a [u8], csum_size: usize) -> Result<Self, ItemError> {
+        if csum_size == 0 || !data.len().is_multiple_of(csum_size) {
+            return Err(ItemError::Trailing { what: "csum item", extra: data.len() % csum_size.max(1) });
+        }
+        Ok(CsumItem { data, csum_size })
+    }
+
+    /// Number of checksums.
+    pub fn len(&self) -> usize {
+        self.data.len() / self.csum_size
+    }
+
+    /// Whether the item holds no checksum.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// Checksum `i`.
+    pub fn get(&self, i: usize) -> Option<&'a [u8]> {
+        let start = i.checked_mul(self.csum_size)?;
+        self.data.get(start..start.checked_add(self.csum_size)?)
+    }
+
+    /// All checksums in order.
+    pub fn iter(&self) -> core::slice::ChunksExact<'a, u8> {
+        self.data.chunks_exact(self.csum_size)
+    }
+}
+
+disk_struct! {
+    /// `struct btrfs_block_group_item`: key (start, BLOCK_GROUP_ITEM, length).
+    BlockGroupItem, size = 24;
+    /// Bytes used.
+    used: u64 @ 0,
+    /// Objectid of the chunk (256).
+    chunk_objectid: u64 @ 8,
+    /// Type and profile (`volumes::block_group`).
+    flags: u64 @ 16,
+}
+
+disk_struct! {
+    /// `struct btrfs_free_space_info`: key (start, FREE_SPACE_INFO, length).
+    FreeSpaceInfo, size = 8;
+    /// Free extents (or bitmaps) in the block group.
+    extent_count: u32 @ 0,
+    /// `FREE_SPACE_USING_BITMAPS`.
+    flags: u32 @ 4,
+}
+
+/// Free space info flag: the block group's free space is kept in bitmaps.
+pub const FREE_SPACE_USING_BITMAPS: u32 = 1 << 0;
+
+disk_struct! {
+    /// `struct btrfs_dev_extent`: key (devid, DEV_EXTENT, physical start).
+    DevExtent, size = 48;
+    /// Chunk tree id (3).
+    chunk_tree: u64 @ 0,
+    /// Chunk objectid (256).
+    chunk_objectid: u64 @ 8,
+    /// Logical start of the chunk.
+    chunk_offset: u64 @ 16,
+    /// Length of the extent.
+    length: u64 @ 24,
+    /// Chunk tree uuid.
+    chunk_tree_uuid: [16] @ 32,
+}
+
+disk_struct! {
+    /// `struct btrfs_qgroup_status_item` without `enable_gen` (older
+    /// kernels wrote 32 bytes): key (0, QGROUP_STATUS, 0).
+    QgroupStatusItem, size = 32;
+    /// Format version (1).
+    version: u64 @ 0,
+    /// Generation of the last update.
+    generation: u64 @ 8,
+    /// `QGROUP_STATUS_FLAG_*`.
+    flags: u64 @ 16,
+    /// Rescan progress (a logical address).
+    rescan: u64 @ 24,
+}
+
+/// `enable_gen` of a QGROUP_STATUS item, present in 40-byte items.
+pub fn qgroup_status_enable_gen(data: &[u8]) -> Option<u64> {
+    data.get(32..40).map(u64::read_le)
+}
+
+disk_struct! {
+    /// `struct btrfs_qgroup_info_item`: key (0, QGROUP_INFO, qgroupid).
+    QgroupInfoItem, size = 40;
+    /// Generation of the last update.
+    generation: u64 @ 0,
+    /// Referenced bytes.
+    rfer: u64 @ 8,
+    /// Referenced bytes, compressed.
+    rfer_cmpr: u64 @ 16,
+    /// Exclusive bytes.
+    excl: u64 @ 24,
+    /// Exclusive bytes, compressed.
+    excl_cmpr: u64 @ 32,
+}
+
+disk_struct! {
+    /// `struct btrfs_qgroup_limit_item`: key (0, QGROUP_LIMIT, qgroupid).
+    QgroupLimitItem, size = 40;
+    /// Which limits are set.
+    flags: u64 @ 0,
+    /// Referenced limit.
+    max_rfer: u64 @ 8,
+    /// Exclusive limit.
+    max_excl: u64 @ 16,
+    /// Reserved referenced.
+    rsv_rfer: u64 @ 24,
+    /// Reserved exclusive.
+    rsv_excl: u64 @ 32,
+}
