@@ -1,15 +1,29 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Reading the filesystem at mount (C: `fs/btrfs/disk-io.c`).
+//! Reading the filesystem at mount, and tree blocks afterwards
+//! (C: `fs/btrfs/disk-io.c`, the read side of `volumes.c`).
+//!
+//! Mount (`open_ctree`): validate the superblock, map the system chunks
+//! from its `sys_chunk_array`, read the chunk tree to map every chunk, read
+//! the tree of tree roots, and find the roots the mount needs (the default
+//! subvolume's fs tree and the checksum tree). Every tree block read goes
+//! through [`Reader::read_tree_block`], which checks it like C btrfs does
+//! (`btrfs_validate_extent_buffer` + the tree-checker) and falls back to
+//! the other DUP copy when one is bad.
 
 #![forbid(unsafe_code)]
 
-use crate::format;
+use crate::checksum::CsumType;
+use crate::ctree::{check_tree_block, key_type, objectid, BlockExpect, Key, Path, SearchError, TreeSource};
+use crate::format::{self, compat_ro, SuperBlock as DiskSuper};
+use crate::items::{DirItemIter, Root};
 use crate::rfs::errno;
 use crate::rfs::fs::{BlockDevice, NewSuperBlock, StatFs, SuperBlock};
 use crate::super_::Btrfs;
 use crate::validate::{validate_super, SuperError, Uuid};
+use crate::volumes::{ChunkInfo, ChunkItem, SysChunkIter};
 use kernel::prelude::*;
+use kernel::sync::Arc;
 
 /// Block size used to read the superblock through the buffer cache.
 const SUPER_READ_BLOCK: u32 = format::SUPER_INFO_SIZE as u32;
@@ -17,21 +31,243 @@ const SUPER_READ_BLOCK: u32 = format::SUPER_INFO_SIZE as u32;
 /// The page size btrfs requires the sector size to match.
 const PAGE_SIZE: u32 = kernel::page::PAGE_SIZE as u32;
 
-/// The mounted filesystem (C: `struct btrfs_fs_info`).
-pub(crate) struct FsInfo {
-    /// Sector size (data block size).
+/// A tree block read from disk and verified (C: `struct extent_buffer`).
+#[derive(Clone)]
+pub(crate) struct Eb(Arc<KVec<u8>>);
+
+impl AsRef<[u8]> for Eb {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Where a tree's root block is.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RootLoc {
+    /// The tree's objectid (5 for the top-level subvolume).
+    pub(crate) id: u64,
+    /// Logical address of the root block.
+    pub(crate) bytenr: u64,
+    /// Level of the root block.
+    pub(crate) level: u8,
+    /// Generation of the root block.
+    pub(crate) generation: u64,
+}
+
+/// What is needed to read tree blocks and data: geometry and the chunk map.
+pub(crate) struct Geometry {
+    /// Filesystem id (tree blocks carry it).
+    pub(crate) fsid: [u8; 16],
+    /// Checksum algorithm.
+    pub(crate) csum_type: CsumType,
+    /// Tree block size.
+    pub(crate) nodesize: u32,
+    /// Data block size.
     pub(crate) sectorsize: u32,
+    /// Every chunk, sorted by logical address.
+    chunks: KVec<ChunkInfo>,
 }
 
-/// `statfs` (C: `btrfs_statfs`).
+impl Geometry {
+    /// The chunk holding `logical`.
+    pub(crate) fn chunk(&self, logical: u64) -> Option<&ChunkInfo> {
+        let i = self.chunks.partition_point(|c| c.logical <= logical);
+        let c = self.chunks.get(i.checked_sub(1)?)?;
+        c.contains(logical).then_some(c)
+    }
+
+    fn insert_chunk(&mut self, info: ChunkInfo) -> Result {
+        let i = self.chunks.partition_point(|c| c.logical < info.logical);
+        if self.chunks.get(i).is_some_and(|c| c.logical == info.logical) {
+            self.chunks[i] = info;
+            return Ok(());
+        }
+        self.chunks.push(info, GFP_KERNEL)?;
+        // Keep the vector sorted: rotate the new last element into place.
+        self.chunks[i..].rotate_right(1);
+        Ok(())
+    }
+}
+
+/// The mounted filesystem (C: `struct btrfs_fs_info`). Immutable while
+/// mounted: rbtrfs mounts read-only for now.
+pub(crate) struct FsInfo {
+    /// Geometry and chunk map.
+    pub(crate) geo: Geometry,
+    /// Filesystem size.
+    pub(crate) total_bytes: u64,
+    /// Bytes used.
+    pub(crate) bytes_used: u64,
+    /// The mounted subvolume's fs tree.
+    pub(crate) fs_root: RootLoc,
+    /// The checksum tree.
+    pub(crate) csum_root: Option<RootLoc>,
+}
+
+/// Reads verified tree blocks from a device.
+pub(crate) struct Reader<'a, D: BlockDevice> {
+    /// The device.
+    pub(crate) dev: &'a D,
+    /// Geometry and chunk map.
+    pub(crate) geo: &'a Geometry,
+}
+
+impl<D: BlockDevice> TreeSource for Reader<'_, D> {
+    type Block = Eb;
+    type Error = Error;
+
+    fn read_tree_block(&self, logical: u64, level: u8, generation: u64) -> Result<Eb> {
+        let dev = self.dev.id();
+        let chunk = self.geo.chunk(logical).ok_or_else(|| {
+            btrfs_err!(dev, "tree block {} is not in any chunk", logical);
+            errno::euclean()
+        })?;
+        let map = chunk.map(logical).map_err(|e| {
+            btrfs_err!(dev, "{}", e);
+            errno::euclean()
+        })?;
+        let nodesize = self.geo.nodesize as usize;
+        if map.len < nodesize as u64 {
+            btrfs_err!(dev, "tree block {} crosses the end of its chunk", logical);
+            return Err(errno::euclean());
+        }
+        let mut buf = KVec::from_elem(0u8, nodesize, GFP_KERNEL)?;
+        let expect = BlockExpect {
+            bytenr: logical,
+            level: Some(level),
+            generation: (generation != 0).then_some(generation),
+            owner: None,
+            first_key: None,
+            sectorsize: self.geo.sectorsize,
+        };
+        let mut last = Err(EIO);
+        for (i, stripe) in map.mirrors().iter().enumerate() {
+            if let Err(e) = self.dev.read_at(stripe.physical, &mut buf) {
+                btrfs_err!(dev, "error reading tree block {} mirror {}: {}", logical, i + 1, e.to_errno());
+                last = Err(EIO);
+                continue;
+            }
+            match check_tree_block(&buf, &expect, &self.geo.fsid, self.geo.csum_type) {
+                Ok(()) => {
+                    if i > 0 {
+                        btrfs_info!(dev, "read tree block {} from mirror {}", logical, i + 1);
+                    }
+                    return Ok(Eb(Arc::new(buf, GFP_KERNEL)?));
+                }
+                Err(e) => {
+                    btrfs_err!(dev, "{} (mirror {})", e, i + 1);
+                    last = Err(errno::euclean());
+                }
+            }
+        }
+        last
+    }
+}
+
+impl<D: BlockDevice> Reader<'_, D> {
+    /// Searches the tree at `root` for `key`, positioning `path` on the
+    /// first item `>= key`; returns whether `key` itself exists. Corrupt
+    /// blocks are `EUCLEAN` with a message.
+    pub(crate) fn search(&self, root: &RootLoc, key: &Key, path: &mut Path<Eb>) -> Result<bool> {
+        let r = path.search(self, root.bytenr, root.level, root.generation, key);
+        self.map_err(r)
+    }
+
+    /// Moves `path` to the next item; false at the end of the tree.
+    pub(crate) fn next(&self, path: &mut Path<Eb>) -> Result<bool> {
+        let r = path.next_item(self);
+        self.map_err(r)
+    }
+
+    /// Moves `path` to the previous item; false at the start of the tree.
+    pub(crate) fn prev(&self, path: &mut Path<Eb>) -> Result<bool> {
+        let r = path.prev_item(self);
+        self.map_err(r)
+    }
+
+    fn map_err<T>(&self, r: core::result::Result<T, SearchError<Error>>) -> Result<T> {
+        r.map_err(|e| match e {
+            SearchError::Read(e) => e,
+            SearchError::Tree(t) => {
+                btrfs_err!(self.dev.id(), "{}", t);
+                errno::euclean()
+            }
+        })
+    }
+
+    /// Reads the root item of tree `id` from the tree of tree roots.
+    fn find_root(&self, tree_root: &RootLoc, id: u64) -> Result<Option<RootLoc>> {
+        let mut path = Path::new();
+        self.search(tree_root, &Key::new(id, key_type::ROOT_ITEM, 0), &mut path)?;
+        let Some(item) = path.item().map_err(|e| self.tree_err(e))? else {
+            return Ok(None);
+        };
+        if item.key.objectid != id || item.key.ty != key_type::ROOT_ITEM {
+            return Ok(None);
+        }
+        let root = Root::parse(item.data).map_err(|e| {
+            btrfs_err!(self.dev.id(), "bad root item for tree {}: {}", id, e);
+            errno::euclean()
+        })?;
+        Ok(Some(RootLoc {
+            id,
+            bytenr: root.item.bytenr(),
+            level: root.item.level(),
+            generation: root.item.generation(),
+        }))
+    }
+
+    /// Reports a corrupt item or block and returns `EUCLEAN`.
+    pub(crate) fn tree_err(&self, e: impl core::fmt::Display) -> Error {
+        btrfs_err!(self.dev.id(), "{}", e);
+        errno::euclean()
+    }
+
+    /// The subvolume a plain mount shows: the root tree directory's
+    /// "default" entry (`btrfs subvolume set-default`), else 5.
+    fn default_subvol(&self, tree_root: &RootLoc) -> Result<u64> {
+        let hash = u64::from(crate::checksum::name_hash(b"default"));
+        let mut path = Path::new();
+        if !self.search(tree_root, &Key::new(objectid::ROOT_TREE_DIR, key_type::DIR_ITEM, hash), &mut path)? {
+            return Ok(objectid::FS_TREE);
+        }
+        let Some(item) = path.item().map_err(|e| self.tree_err(e))? else {
+            return Ok(objectid::FS_TREE);
+        };
+        for entry in DirItemIter::new(item.data) {
+            let entry = entry.map_err(|e| self.tree_err(e))?;
+            if entry.name == b"default" {
+                return Ok(entry.head.location().objectid);
+            }
+        }
+        Ok(objectid::FS_TREE)
+    }
+}
+
+/// `statfs` (C: `btrfs_statfs`, simplified: whole-filesystem figures).
 pub(crate) fn statfs(sb: &SuperBlock<Btrfs>) -> Result<StatFs> {
-    Ok(StatFs { block_size: u64::from(sb.data().sectorsize), name_len: 255, ..StatFs::default() })
+    let fs = sb.data();
+    let bs = u64::from(fs.geo.sectorsize);
+    let free = fs.total_bytes.saturating_sub(fs.bytes_used) / bs;
+    let fsid = &fs.geo.fsid;
+    let word = |i: usize| u32::from_le_bytes([fsid[i], fsid[i + 1], fsid[i + 2], fsid[i + 3]]);
+    Ok(StatFs {
+        block_size: bs,
+        blocks: fs.total_bytes / bs,
+        free,
+        available: free,
+        files: 0,
+        free_files: 0,
+        name_len: 255,
+        fsid: [word(0) ^ word(8), word(4) ^ word(12)],
+    })
 }
 
-/// Reads and validates the primary superblock, then opens the trees.
+/// Reads and validates the primary superblock, then reads the chunk map
+/// and the tree roots.
 ///
-/// Every refusal is `EINVAL` with a `BTRFS error (device ...)` line naming
-/// the problem, as C btrfs does.
+/// Every refusal is `EINVAL` (or `EUCLEAN` for corrupt trees) with a
+/// `BTRFS error (device ...)` line naming the problem, as C btrfs does.
 pub(crate) fn open_ctree(sb: &NewSuperBlock<'_>) -> Result<KBox<FsInfo>> {
     let dev = sb.id();
     if sb.set_block_size(SUPER_READ_BLOCK).is_err() {
@@ -56,7 +292,6 @@ pub(crate) fn open_ctree(sb: &NewSuperBlock<'_>) -> Result<KBox<FsInfo>> {
             return Err(EINVAL);
         }
     };
-    drop(bh);
     btrfs_info!(dev, "first mount of filesystem {}", Uuid(&info.fsid));
     btrfs_info!(dev, "using {} checksum algorithm", info.csum_type.name());
     if info.unknown_compat_ro != 0 && !sb.is_read_only() {
@@ -65,6 +300,112 @@ pub(crate) fn open_ctree(sb: &NewSuperBlock<'_>) -> Result<KBox<FsInfo>> {
             info.unknown_compat_ro);
         return Err(EINVAL);
     }
-    btrfs_err!(dev, "open_ctree failed: reading the trees is not implemented yet");
-    Err(errno::eopnotsupp())
+    if info.compat_ro & compat_ro::BLOCK_GROUP_TREE != 0 {
+        btrfs_err!(dev, "block group tree is not supported by rbtrfs");
+        return Err(EINVAL);
+    }
+    let disk = DiskSuper::new(bh.data()).ok_or(EINVAL)?;
+    if disk.log_root() != 0 {
+        btrfs_err!(dev,
+            "log tree present (transid {}): log replay is not supported, run 'btrfs rescue zero-log' or mount with C btrfs",
+            disk.generation() + 1);
+        return Err(EINVAL);
+    }
+    if !sb.is_read_only() {
+        btrfs_err!(dev, "rbtrfs can only mount read-only for now; use -o ro");
+        return Err(EROFS);
+    }
+
+    let mut geo = Geometry {
+        fsid: info.fsid,
+        csum_type: info.csum_type,
+        nodesize: info.nodesize,
+        sectorsize: info.sectorsize,
+        chunks: KVec::new(),
+    };
+    // Bootstrap: the system chunks in the superblock map the chunk tree.
+    let array = disk.sys_chunk_array();
+    let array = array.get(..disk.sys_chunk_array_size() as usize).unwrap_or(&[]);
+    for entry in SysChunkIter::from_bytes(array) {
+        let (logical, chunk) = entry.map_err(|e| {
+            btrfs_err!(dev, "{}", e);
+            EINVAL
+        })?;
+        let info = chunk_info(dev, geo.sectorsize, logical, &chunk)?;
+        geo.insert_chunk(info)?;
+    }
+    let chunk_root = RootLoc {
+        id: objectid::CHUNK_TREE,
+        bytenr: disk.chunk_root(),
+        level: disk.chunk_root_level(),
+        generation: disk.chunk_root_generation(),
+    };
+    let tree_root = RootLoc {
+        id: objectid::ROOT_TREE,
+        bytenr: disk.root(),
+        level: disk.root_level(),
+        generation: disk.generation(),
+    };
+    let (generation, total_bytes, bytes_used) = (disk.generation(), disk.total_bytes(), disk.bytes_used());
+    drop(bh);
+
+    read_chunk_tree(sb, &mut geo, &chunk_root)?;
+    let reader = Reader { dev: sb, geo: &geo };
+    let subvol = reader.default_subvol(&tree_root)?;
+    let fs_root = reader.find_root(&tree_root, subvol)?.ok_or_else(|| {
+        btrfs_err!(dev, "could not find the root of subvolume {}", subvol);
+        EINVAL
+    })?;
+    let csum_root = reader.find_root(&tree_root, objectid::CSUM_TREE)?;
+    if sb.set_block_size(geo.sectorsize).is_err() {
+        btrfs_err!(dev, "unable to set blocksize {}", geo.sectorsize);
+        return Err(EINVAL);
+    }
+    btrfs_info!(dev, "mounted subvolume {} read-only (generation {}, {} chunks)",
+        subvol, generation, geo.chunks.len());
+    Ok(KBox::new(
+        FsInfo { geo, total_bytes, bytes_used, fs_root, csum_root },
+        GFP_KERNEL,
+    )?)
+}
+
+/// Validates a chunk item at `logical` and copies out its mapping; a
+/// profile we cannot map is refused by name.
+fn chunk_info(dev: &kernel::str::CStr, sectorsize: u32, logical: u64, chunk: &ChunkItem<'_>) -> Result<ChunkInfo> {
+    if let Err(e) = chunk.check(logical, sectorsize, false) {
+        btrfs_err!(dev, "{}", e);
+        return Err(errno::euclean());
+    }
+    let info = chunk.info(logical);
+    if let Err(e) = info.map(logical) {
+        btrfs_err!(dev, "{}", e);
+        return Err(EINVAL);
+    }
+    Ok(info)
+}
+
+/// Reads every CHUNK_ITEM of the chunk tree into the map.
+fn read_chunk_tree(sb: &NewSuperBlock<'_>, geo: &mut Geometry, chunk_root: &RootLoc) -> Result {
+    let dev = sb.id();
+    // Collect first: the reader borrows the map we extend.
+    let mut found: KVec<ChunkInfo> = KVec::new();
+    {
+        let reader = Reader { dev: sb, geo };
+        let mut path = Path::new();
+        let start = Key::new(objectid::FIRST_CHUNK_TREE, key_type::CHUNK_ITEM, 0);
+        reader.search(chunk_root, &start, &mut path)?;
+        while let Some(item) = path.item().map_err(|e| reader.tree_err(e))? {
+            if item.key.ty == key_type::CHUNK_ITEM {
+                let chunk = ChunkItem::parse(item.data).map_err(|e| reader.tree_err(e))?;
+                found.push(chunk_info(dev, geo.sectorsize, item.key.offset, &chunk)?, GFP_KERNEL)?;
+            }
+            if !reader.next(&mut path)? {
+                break;
+            }
+        }
+    }
+    for info in found.iter() {
+        geo.insert_chunk(*info)?;
+    }
+    Ok(())
 }

@@ -1,20 +1,72 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Extended attributes (C: `fs/btrfs/xattr.c`).
+//! Extended attributes (C: `fs/btrfs/xattr.c`): XATTR_ITEMs keyed by the
+//! name's hash, in the same packed dir-item format as directory entries,
+//! the value in the entry's data.
 
 #![forbid(unsafe_code)]
 
+use crate::checksum::name_hash;
+use crate::ctree::{key_type, Key, Path};
+use crate::inode::reader;
+use crate::items::DirItemIter;
 use crate::rfs::errno;
 use crate::rfs::inode::INode;
 use crate::super_::Btrfs;
 use kernel::prelude::*;
 
-/// Reads attribute `name`.
-pub(crate) fn get(_inode: &INode<Btrfs>, _name: &[u8], _buf: Option<&mut [u8]>) -> Result<usize> {
+/// Reads attribute `name` (full name, with its namespace prefix).
+pub(crate) fn get(inode: &INode<Btrfs>, name: &[u8], buf: Option<&mut [u8]>) -> Result<usize> {
+    let r = reader(inode.super_block());
+    let root = inode.data().root;
+    let mut path = Path::new();
+    let key = Key::new(inode.ino(), key_type::XATTR_ITEM, u64::from(name_hash(name)));
+    if !r.search(&root, &key, &mut path)? {
+        return Err(errno::enodata());
+    }
+    let item = path.item().map_err(|e| r.tree_err(e))?.ok_or(EIO)?;
+    for entry in DirItemIter::new(item.data) {
+        let entry = entry.map_err(|e| r.tree_err(e))?;
+        if entry.name != name {
+            continue;
+        }
+        return match buf {
+            None => Ok(entry.data.len()),
+            Some(b) if b.len() < entry.data.len() => Err(ERANGE),
+            Some(b) => {
+                b[..entry.data.len()].copy_from_slice(entry.data);
+                Ok(entry.data.len())
+            }
+        };
+    }
     Err(errno::enodata())
 }
 
-/// Lists attribute names.
-pub(crate) fn list(_inode: &INode<Btrfs>, _buf: Option<&mut [u8]>) -> Result<usize> {
-    Ok(0)
+/// Lists attribute names, each NUL terminated.
+pub(crate) fn list(inode: &INode<Btrfs>, mut buf: Option<&mut [u8]>) -> Result<usize> {
+    let r = reader(inode.super_block());
+    let root = inode.data().root;
+    let ino = inode.ino();
+    let mut path = Path::new();
+    r.search(&root, &Key::new(ino, key_type::XATTR_ITEM, 0), &mut path)?;
+    let mut total = 0usize;
+    while let Some(item) = path.item().map_err(|e| r.tree_err(e))? {
+        if item.key.objectid != ino || item.key.ty != key_type::XATTR_ITEM {
+            break;
+        }
+        for entry in DirItemIter::new(item.data) {
+            let entry = entry.map_err(|e| r.tree_err(e))?;
+            let n = entry.name.len();
+            if let Some(b) = buf.as_deref_mut() {
+                let dst = b.get_mut(total..total + n + 1).ok_or(ERANGE)?;
+                dst[..n].copy_from_slice(entry.name);
+                dst[n] = 0;
+            }
+            total += n + 1;
+        }
+        if !r.next(&mut path)? {
+            break;
+        }
+    }
+    Ok(total)
 }

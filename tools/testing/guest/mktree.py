@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Generate a deterministic directory tree exercising every file type.
+
+usage: mktree.py DIR [--files N] [--seed S]
+Makes nested and wide directories, files of awkward sizes (empty, inline,
+exactly a sector, multi-extent), sparse files, symlinks (short and long),
+hard links, fifos, sockets, device nodes, xattrs (many, long values), 255-byte
+and non-ASCII names, odd modes, owners and nanosecond timestamps.
+"""
+import os
+import random
+import socket
+import stat
+import sys
+
+
+def main():
+    root = sys.argv[1]
+    nfiles = int(sys.argv[sys.argv.index("--files") + 1]) if "--files" in sys.argv else 200
+    seed = int(sys.argv[sys.argv.index("--seed") + 1]) if "--seed" in sys.argv else 1
+    rnd = random.Random(seed)
+    os.makedirs(root, exist_ok=True)
+
+    def data(n):
+        return rnd.randbytes(n)
+
+    sizes = [0, 1, 100, 2047, 2048, 4095, 4096, 4097, 8191, 65536, 100000, 1 << 20, (5 << 20) + 13]
+    for i, n in enumerate(sizes):
+        with open(os.path.join(root, f"size-{n}"), "wb") as f:
+            f.write(data(n))
+    # Sparse: data, hole, data, trailing hole.
+    with open(os.path.join(root, "sparse"), "wb") as f:
+        f.write(data(5000))
+        f.seek(3 << 20)
+        f.write(data(7000))
+        f.truncate(6 << 20)
+    # Nested and wide directories.
+    deep = root
+    for d in range(12):
+        deep = os.path.join(deep, f"d{d}")
+        os.mkdir(deep)
+        with open(os.path.join(deep, "f"), "wb") as f:
+            f.write(data(d * 300))
+    wide = os.path.join(root, "wide")
+    os.mkdir(wide)
+    for i in range(nfiles):
+        with open(os.path.join(wide, f"file-{i:05d}"), "wb") as f:
+            f.write(data(rnd.choice([0, 10, 3000, 5000, 20000])))
+    # Names.
+    for name in ["n" * 255, "Grüße, 世界 ✓", "with space", ".hidden", "-dash", "x" * 200 + "é" * 27]:
+        with open(os.path.join(root, name), "wb") as f:
+            f.write(name.encode())
+    # Links.
+    os.symlink("size-100", os.path.join(root, "link-short"))
+    os.symlink("/" + "t" * 1000, os.path.join(root, "link-long"))
+    os.symlink("d0/d1/d2", os.path.join(root, "link-dir"))
+    os.link(os.path.join(root, "size-4096"), os.path.join(root, "hardlink-1"))
+    os.link(os.path.join(root, "size-4096"), os.path.join(wide, "hardlink-2"))
+    # Special files.
+    os.mkfifo(os.path.join(root, "fifo"))
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(os.path.join(root, "socket"))
+    s.close()
+    os.mknod(os.path.join(root, "chardev"), 0o620 | stat.S_IFCHR, os.makedev(4, 64))
+    os.mknod(os.path.join(root, "blockdev"), 0o660 | stat.S_IFBLK, os.makedev(8, 3))
+    # Xattrs.
+    x = os.path.join(root, "size-1")
+    for i in range(30):
+        os.setxattr(x, f"user.attr{i:02d}", data(rnd.choice([0, 1, 50, 200])))
+    os.setxattr(x, "user.long", data(3000))
+    os.setxattr(os.path.join(root, "d0"), "user.on-dir", b"directory value")
+    os.setxattr(os.path.join(root, "size-0"), "trusted.t", b"trusted value")
+    # Modes and owners.
+    for name, mode, uid, gid in [("size-100", 0o4755, 1000, 1000), ("size-2047", 0o600, 65534, 65534),
+                                 ("size-2048", 0o1777, 0, 1234), ("size-4095", 0o000, 42, 43)]:
+        p = os.path.join(root, name)
+        os.chown(p, uid, gid)
+        os.chmod(p, mode)
+    # Timestamps with nanoseconds (set last, directories deepest first).
+    for dirpath, dirnames, filenames in sorted(os.walk(root), key=lambda t: -t[0].count("/")):
+        for n in filenames + dirnames:
+            p = os.path.join(dirpath, n)
+            t = 1_600_000_000_000_000_000 + rnd.randrange(10**18)
+            os.utime(p, ns=(t + 123, t + 456789), follow_symlinks=False)
+    os.utime(root, ns=(1_700_000_000_123_456_789, 1_700_000_000_987_654_321))
+
+
+if __name__ == "__main__":
+    main()
