@@ -10,6 +10,7 @@
 #include <linux/delay.h>
 #include <linux/fs.h>
 #include <linux/fs_context.h>
+#include <linux/fs_parser.h>
 #include <linux/iomap.h>
 #include <linux/module.h>
 #include <linux/pagemap.h>
@@ -27,3 +28,4 @@ const unsigned long RBTRFS_SB_NOSEC = SB_NOSEC;
 const long long RBTRFS_MAX_LFS_FILESIZE = MAX_LFS_FILESIZE;
 const unsigned int RBTRFS_S_IFMT = S_IFMT;
 const unsigned long RBTRFS_I_NEW = I_NEW;
+const unsigned int RBTRFS_SB_RDONLY_UINT = SB_RDONLY;

@@ -81,9 +81,20 @@ pub trait FileSystem: Sized + 'static {
     /// Per-inode data, stored in the same allocation as the VFS inode.
     type INodeData: Send + Sync;
 
+    /// Parsed mount options (one value per mount or remount request).
+    type Options: Default + Send;
+
+    /// Parses one mount option, `key` or `key=value`. `-o ro`/`rw` and the
+    /// other VFS flags never get here. An error fails the mount.
+    fn parse_option(opts: &mut Self::Options, key: &CStr, value: Option<&CStr>) -> Result;
+
     /// Reads the filesystem on a new superblock's device. Called with the
     /// superblock locked; on error the VFS tears it down again.
-    fn fill_super(sb: &NewSuperBlock<'_>) -> Result<KBox<Self::Data>>;
+    fn fill_super(sb: &NewSuperBlock<'_>, opts: &Self::Options) -> Result<KBox<Self::Data>>;
+
+    /// A remount: `read_only` is the state asked for. An error refuses it
+    /// and leaves the mount as it was.
+    fn reconfigure(sb: &SuperBlock<Self>, opts: &Self::Options, read_only: bool) -> Result;
 
     /// The root directory inode, once the data is in place.
     fn root(sb: &SuperBlock<Self>) -> Result<ARef<INode<Self>>>;
@@ -243,6 +254,9 @@ impl<T: FileSystem> Tables<T> {
         // SAFETY: All-zero is a valid `fs_context_operations` (all None).
         let mut ops: bindings::fs_context_operations = unsafe { core::mem::zeroed() };
         ops.get_tree = Some(get_tree::<T>);
+        ops.parse_param = Some(parse_param::<T>);
+        ops.free = Some(free_fc::<T>);
+        ops.reconfigure = Some(reconfigure::<T>);
         ops
     };
 
@@ -262,10 +276,92 @@ impl<T: FileSystem> Tables<T> {
 ///
 /// Called by the VFS with a valid, new `fs_context`.
 unsafe extern "C" fn init_fs_context<T: FileSystem>(fc: *mut bindings::fs_context) -> c_int {
-    // SAFETY: `fc` is valid for writes per the function's safety contract;
-    // the operations table is a promoted constant that lives forever.
-    unsafe { (*fc).ops = &Tables::<T>::CONTEXT_OPS };
-    0
+    from_result(|| {
+        let opts = KBox::new(T::Options::default(), GFP_KERNEL)?;
+        // SAFETY: `fc` is valid for writes per the function's safety
+        // contract; the operations table is a promoted constant that lives
+        // forever; `free_fc` releases the options.
+        unsafe {
+            (*fc).fs_private = KBox::into_raw(opts).cast();
+            (*fc).ops = &Tables::<T>::CONTEXT_OPS;
+        }
+        Ok(0)
+    })
+}
+
+/// The options of a context set up by `init_fs_context::<T>`.
+///
+/// # Safety
+///
+/// `fc` is a live context of filesystem `T`, not being freed.
+unsafe fn options<'a, T: FileSystem>(fc: *mut bindings::fs_context) -> &'a mut T::Options {
+    // SAFETY: `init_fs_context` stored a `KBox<T::Options>`; the VFS
+    // serialises calls on one context.
+    unsafe { &mut *(*fc).fs_private.cast::<T::Options>() }
+}
+
+/// `fs_context_operations.free`.
+///
+/// # Safety
+///
+/// Called by the VFS once, when the context is released.
+unsafe extern "C" fn free_fc<T: FileSystem>(fc: *mut bindings::fs_context) {
+    // SAFETY: `fs_private` is null or the `KBox<T::Options>` from
+    // `init_fs_context`, released only here.
+    unsafe {
+        let p = (*fc).fs_private.cast::<T::Options>();
+        if !p.is_null() {
+            drop(KBox::from_raw(p));
+            (*fc).fs_private = core::ptr::null_mut();
+        }
+    }
+}
+
+/// `fs_context_operations.parse_param`.
+///
+/// # Safety
+///
+/// Called by the VFS with a live context of ours and a parameter.
+unsafe extern "C" fn parse_param<T: FileSystem>(
+    fc: *mut bindings::fs_context,
+    param: *mut bindings::fs_parameter,
+) -> c_int {
+    // SAFETY: The key is a NUL-terminated string; a string value too.
+    let (key, value) = unsafe {
+        let v = bindings::rbtrfs_fs_param_string(param);
+        (CStr::from_char_ptr((*param).key), (!v.is_null()).then(|| CStr::from_char_ptr(v)))
+    };
+    if key.as_bytes() == b"source" {
+        // The VFS records the device itself.
+        return ENOPARAM.to_errno();
+    }
+    // SAFETY: A live context of ours.
+    let opts = unsafe { options::<T>(fc) };
+    match T::parse_option(opts, key, value) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// `fs_context_operations.reconfigure` (remount).
+///
+/// # Safety
+///
+/// Called by the VFS with a reconfiguration context whose `root` is a
+/// mounted superblock of ours, under `s_umount`.
+unsafe extern "C" fn reconfigure<T: FileSystem>(fc: *mut bindings::fs_context) -> c_int {
+    from_result(|| {
+        // SAFETY: The context is live; its root's superblock is mounted, so
+        // its data is set.
+        let (sb, opts, ro) = unsafe {
+            let sb = SuperBlock::<T>::from_raw((*(*fc).root).d_sb);
+            let mask = (*fc).sb_flags_mask & bindings::RBTRFS_SB_RDONLY_UINT;
+            let ro = if mask != 0 { (*fc).sb_flags & bindings::RBTRFS_SB_RDONLY_UINT != 0 } else { sb.is_read_only() };
+            (sb, options::<T>(fc), ro)
+        };
+        T::reconfigure(sb, opts, ro)?;
+        Ok(0)
+    })
 }
 
 /// `fs_context_operations.get_tree`.
@@ -286,7 +382,7 @@ unsafe extern "C" fn get_tree<T: FileSystem>(fc: *mut bindings::fs_context) -> c
 /// device is open.
 unsafe extern "C" fn fill_super<T: FileSystem>(
     sb: *mut bindings::super_block,
-    _fc: *mut bindings::fs_context,
+    fc: *mut bindings::fs_context,
 ) -> c_int {
     from_result(|| {
         // SAFETY: `sb` is new, locked and ours until this returns; the
@@ -300,7 +396,8 @@ unsafe extern "C" fn fill_super<T: FileSystem>(
             (*sb).s_maxbytes = bindings::RBTRFS_MAX_LFS_FILESIZE;
         }
         let new = NewSuperBlock { sb, _p: PhantomData };
-        let data = T::fill_super(&new)?;
+        // SAFETY: `fc` is the live context of this mount.
+        let data = T::fill_super(&new, unsafe { options::<T>(fc) })?;
         // SAFETY: Still new and locked. From here on `kill_sb` owns `data`
         // (it drops it even if the rest of the mount fails).
         unsafe { (*sb).s_fs_info = KBox::into_raw(data).cast() };

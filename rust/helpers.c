@@ -8,6 +8,7 @@
 #include <linux/highmem.h>
 #include <linux/pagemap.h>
 #include <linux/slab.h>
+#include <linux/fs_parser.h>
 #include "helpers.h"
 
 struct buffer_head *rbtrfs_sb_bread(struct super_block *sb, sector_t block)
@@ -153,4 +154,9 @@ struct bio *rbtrfs_bio_alloc_read(struct block_device *bdev, unsigned short nr_v
 void rbtrfs_bio_set_sector(struct bio *bio, sector_t sector)
 {
 	bio->bi_iter.bi_sector = sector;
+}
+
+const char *rbtrfs_fs_param_string(const struct fs_parameter *param)
+{
+	return param->type == fs_value_is_string ? param->string : NULL;
 }

@@ -52,4 +52,8 @@ struct inode *rbtrfs_folio_inode(struct folio *folio);
 /* Bios (see rust/bio.rs). */
 struct bio *rbtrfs_bio_alloc_read(struct block_device *bdev, unsigned short nr_vecs);
 void rbtrfs_bio_set_sector(struct bio *bio, sector_t sector);
+
+/* Mount parameters (see rust/fs.rs). */
+struct fs_parameter;
+const char *rbtrfs_fs_param_string(const struct fs_parameter *param);
 #endif

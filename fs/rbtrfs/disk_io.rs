@@ -19,7 +19,7 @@ use crate::format::{self, compat_ro, SuperBlock as DiskSuper};
 use crate::items::{DirItemIter, Root};
 use crate::rfs::errno;
 use crate::rfs::fs::{BlockDevice, NewSuperBlock, StatFs, SuperBlock};
-use crate::super_::Btrfs;
+use crate::super_::{Btrfs, MountOptions};
 use crate::validate::{validate_super, SuperError, Uuid};
 use crate::volumes::{ChunkInfo, ChunkItem, SysChunkIter};
 use kernel::prelude::*;
@@ -69,6 +69,12 @@ pub(crate) struct Geometry {
 }
 
 impl Geometry {
+    /// The sector size as a divisor: validated non-zero at mount, and
+    /// `max(1)` lets the compiler drop the division-by-zero panic path.
+    pub(crate) fn sector(&self) -> u64 {
+        u64::from(self.sectorsize).max(1)
+    }
+
     /// The chunk holding `logical`.
     pub(crate) fn chunk(&self, logical: u64) -> Option<&ChunkInfo> {
         let i = self.chunks.partition_point(|c| c.logical <= logical);
@@ -247,7 +253,7 @@ impl<D: BlockDevice> Reader<'_, D> {
 /// `statfs` (C: `btrfs_statfs`, simplified: whole-filesystem figures).
 pub(crate) fn statfs(sb: &SuperBlock<Btrfs>) -> Result<StatFs> {
     let fs = sb.data();
-    let bs = u64::from(fs.geo.sectorsize);
+    let bs = fs.geo.sector();
     let free = fs.total_bytes.saturating_sub(fs.bytes_used) / bs;
     let fsid = &fs.geo.fsid;
     let word = |i: usize| u32::from_le_bytes([fsid[i], fsid[i + 1], fsid[i + 2], fsid[i + 3]]);
@@ -268,7 +274,7 @@ pub(crate) fn statfs(sb: &SuperBlock<Btrfs>) -> Result<StatFs> {
 ///
 /// Every refusal is `EINVAL` (or `EUCLEAN` for corrupt trees) with a
 /// `BTRFS error (device ...)` line naming the problem, as C btrfs does.
-pub(crate) fn open_ctree(sb: &NewSuperBlock<'_>) -> Result<KBox<FsInfo>> {
+pub(crate) fn open_ctree(sb: &NewSuperBlock<'_>, opts: &MountOptions) -> Result<KBox<FsInfo>> {
     let dev = sb.id();
     if sb.set_block_size(SUPER_READ_BLOCK).is_err() {
         btrfs_err!(dev, "unable to set blocksize {}", SUPER_READ_BLOCK);
@@ -351,10 +357,24 @@ pub(crate) fn open_ctree(sb: &NewSuperBlock<'_>) -> Result<KBox<FsInfo>> {
 
     read_chunk_tree(sb, &mut geo, &chunk_root)?;
     let reader = Reader { dev: sb, geo: &geo };
-    let subvol = reader.default_subvol(&tree_root)?;
+    let subvol = match opts.subvolid {
+        Some(id) if id != 0 => {
+            if opts.subvol_root && id != objectid::FS_TREE {
+                btrfs_err!(dev, "subvol=/ and subvolid={} point to different subvolumes", id);
+                return Err(EINVAL);
+            }
+            id
+        }
+        _ if opts.subvol_root => objectid::FS_TREE,
+        _ => reader.default_subvol(&tree_root)?,
+    };
+    if !objectid::is_fstree(subvol) {
+        btrfs_err!(dev, "subvolid={} is not a subvolume", subvol);
+        return Err(EINVAL);
+    }
     let fs_root = reader.find_root(&tree_root, subvol)?.ok_or_else(|| {
-        btrfs_err!(dev, "could not find the root of subvolume {}", subvol);
-        EINVAL
+        btrfs_err!(dev, "subvolume {} does not exist", subvol);
+        ENOENT
     })?;
     let csum_root = reader.find_root(&tree_root, objectid::CSUM_TREE)?;
     if sb.set_block_size(geo.sectorsize).is_err() {

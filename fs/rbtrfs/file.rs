@@ -126,7 +126,7 @@ fn read_data(
     len: usize,
 ) -> Result {
     let fs = sb.data();
-    let ss = fs.geo.sectorsize as usize;
+    let ss = fs.geo.sector() as usize;
     let chunk = fs.geo.chunk(logical).ok_or_else(|| {
         btrfs_err!(sb.id(), "data at {} is not in any chunk", logical);
         EIO
@@ -189,7 +189,7 @@ fn lookup_csum(r: &Reader<'_, SuperBlock<Btrfs>>, logical: u64) -> Result<Option
         return Ok(None);
     }
     let csums = CsumItem::new(item.data, fs.csum_type.size()).map_err(|e| r.tree_err(e))?;
-    let idx = ((logical - item.key.offset) / u64::from(fs.sectorsize)) as usize;
+    let idx = ((logical - item.key.offset) / fs.sector()) as usize;
     Ok(csums.get(idx).map(|c| {
         let mut out = [0u8; 32];
         out[..c.len()].copy_from_slice(c);

@@ -41,3 +41,11 @@ macro_rules! btrfs_notice {
             format_args!("BTRFS: {}", format_args!($($arg)+)))
     };
 }
+
+/// `BTRFS error: ...`, for errors before a device is known (option parsing).
+macro_rules! btrfs_err_nodev {
+    ($($arg:tt)+) => {
+        $crate::rfs::print::printk($crate::rfs::print::Level::Err,
+            format_args!("BTRFS error: {}", format_args!($($arg)+)))
+    };
+}

@@ -13,17 +13,20 @@ SRC=$CACHE/src/linux-source-6.12
 FRAGS=("$HERE/kconfig/common.config" "$HERE/kconfig/$FLAVOUR.config")
 [ -f "${FRAGS[1]}" ] || { echo "unknown flavour $FLAVOUR" >&2; exit 2; }
 
-# One builder at a time: a second caller waits, then finds the build done.
-mkdir -p "$CACHE/build"
-exec 9>"$CACHE/build/.lock"
+# One builder per flavour at a time: a second caller waits, then finds the
+# build done. The shared source tree has its own lock.
+mkdir -p "$CACHE/build" "$CACHE/src"
+exec 9>"$CACHE/build/.lock-$FLAVOUR"
 flock 9
-
-if [ ! -f "$SRC/.rbtrfs-extracted" ]; then
-    echo "kernel: extracting $TARBALL" >&2
-    rm -rf "$SRC"; mkdir -p "$CACHE/src"
-    tar -C "$CACHE/src" -xf "$TARBALL"
-    touch "$SRC/.rbtrfs-extracted"
-fi
+(
+    flock 8
+    if [ ! -f "$SRC/.rbtrfs-extracted" ]; then
+        echo "kernel: extracting $TARBALL" >&2
+        rm -rf "$SRC"
+        tar -C "$CACHE/src" -xf "$TARBALL"
+        touch "$SRC/.rbtrfs-extracted"
+    fi
+) 8>"$CACHE/src/.lock"
 KVER=$(make -s -C "$SRC" kernelversion)
 KEY=$( { echo "$KVER"; cat "${FRAGS[@]}"; rustc --version; bindgen --version; clang --version | head -1; } \
        | sha256sum | cut -c1-12)

@@ -19,6 +19,14 @@ rsync -a --delete \
     --exclude='*.d' --exclude=bindings_generated.rs --exclude='*' \
     "$TOP/" "$OUT/"
 export PATH="$HOME/.cargo/bin:$PATH"
-make -s -C "$KDIR" M="$OUT" LLVM=1 -j"$(nproc)" modules >&2
+# Warnings fail the build: a Rust panic path objtool flags is a BUG() in
+# waiting, and rustc/clang warnings are cheap to fix when they appear.
+log=$OUT/.build.log
+if ! make -s -C "$KDIR" M="$OUT" LLVM=1 -j"$(nproc)" modules > "$log" 2>&1; then
+    cat "$log" >&2; exit 1
+fi
+if grep -E 'warning|objtool' "$log" >&2; then
+    echo "build-module: warnings (above) are errors" >&2; exit 1
+fi
 echo "$KDIR" > "$OUT/.kdir"
 echo "$OUT"

@@ -39,15 +39,24 @@ fi
 
 if [ "$MODE" = guest ] || [ "$MODE" = all ]; then
     IMG=$LOGDIR/img; mkdir -p "$IMG"; rm -f "$IMG"/*.img
+    echo "== host: generating the interop source tree"
+    rm -rf "$LOGDIR/src"
+    python3 "$T/guest/mktree.py" "$LOGDIR/src" --files 300
+    echo "== host: 200 corrupted image variants (mkcorrupt)"
+    rm -rf "$LOGDIR/fuzz" "$LOGDIR/fuzz-src"; mkdir -p "$LOGDIR/fuzz"
+    python3 "$T/guest/mktree.py" "$LOGDIR/fuzz-src" --files 40 --small
+    truncate -s 128M "$LOGDIR/fuzz-pristine.img"
+    mkfs.btrfs -f -q --rootdir "$LOGDIR/fuzz-src" "$LOGDIR/fuzz-pristine.img" >/dev/null 2>&1
+    (cd "$TOP" && cargo run --quiet --example mkcorrupt -- "$LOGDIR/fuzz-pristine.img" "$LOGDIR/fuzz" 200 0x5eed)
+    echo "== guest: C btrfs reference (writes the interop image)"
+    "$T/vm-run" --fs cbtrfs --timeout 600 --disk "$IMG/a.img:256M" --disk "$IMG/interop.img:512M" \
+        -- "$T/guest/run.sh" 2>&1 | tee "$LOGDIR/guest-cbtrfs.log"
     echo "== guest: rbtrfs suite (debug kernel: lockdep, kmemleak)"
-    "$T/vm-run" --timeout 1200 --disk "$IMG/a.img:256M" --disk "$IMG/b.img:256M" -- "$T/guest/run.sh" \
-        2>&1 | tee "$LOGDIR/guest-rbtrfs.log"
-    rm -f "$IMG"/*.img
-    echo "== guest: C btrfs reference"
-    "$T/vm-run" --fs cbtrfs --timeout 600 --disk "$IMG/a.img:256M" -- "$T/guest/run.sh" \
-        2>&1 | tee "$LOGDIR/guest-cbtrfs.log"
-    rm -f "$IMG"/*.img
-    for log in "$LOGDIR"/guest-rbtrfs.log "$LOGDIR"/guest-cbtrfs.log; do
+    rm -f "$IMG/a.img"
+    "$T/vm-run" --timeout 1800 --disk "$IMG/a.img:256M" --disk "$IMG/b.img:256M" --disk "$IMG/interop.img" \
+        -- "$T/guest/run.sh" 2>&1 | tee "$LOGDIR/guest-rbtrfs.log"
+    rm -rf "$IMG"/*.img "$LOGDIR/fuzz" "$LOGDIR/fuzz-pristine.img"
+    for log in "$LOGDIR"/guest-cbtrfs.log "$LOGDIR"/guest-rbtrfs.log; do
         while read -r verdict name _; do
             if [ "$verdict" = PASS ]; then pass "guest $name"; else fail "guest $name"; fi
         done < <(grep -E '^(PASS|FAIL) ' "$log" | tr -d '\r')

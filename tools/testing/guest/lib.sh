@@ -66,3 +66,7 @@ check_all() {
     done
     check_dmesg
 }
+
+# dmesg_has REGEX: whether dmesg has a matching line. (Not `dmesg | grep -q`:
+# under pipefail, grep exiting early kills dmesg with SIGPIPE.)
+dmesg_has() { grep -qE -- "$1" <<<"$(dmesg)"; }

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 """Generate a deterministic directory tree exercising every file type.
 
-usage: mktree.py DIR [--files N] [--seed S]
+usage: mktree.py DIR [--files N] [--seed S] [--small]
 Makes nested and wide directories, files of awkward sizes (empty, inline,
 exactly a sector, multi-extent), sparse files, symlinks (short and long),
 hard links, fifos, sockets, device nodes, xattrs (many, long values), 255-byte
@@ -25,16 +25,19 @@ def main():
     def data(n):
         return rnd.randbytes(n)
 
+    small = "--small" in sys.argv   # no file over 200 KB: for many image copies
     sizes = [0, 1, 100, 2047, 2048, 4095, 4096, 4097, 8191, 65536, 100000, 1 << 20, (5 << 20) + 13]
+    if small:
+        sizes = [n for n in sizes if n <= 200000]
     for i, n in enumerate(sizes):
         with open(os.path.join(root, f"size-{n}"), "wb") as f:
             f.write(data(n))
     # Sparse: data, hole, data, trailing hole.
     with open(os.path.join(root, "sparse"), "wb") as f:
         f.write(data(5000))
-        f.seek(3 << 20)
+        f.seek(150000 if small else 3 << 20)
         f.write(data(7000))
-        f.truncate(6 << 20)
+        f.truncate(200000 if small else 6 << 20)
     # Nested and wide directories.
     deep = root
     for d in range(12):
@@ -66,9 +69,10 @@ def main():
     os.mknod(os.path.join(root, "blockdev"), 0o660 | stat.S_IFBLK, os.makedev(8, 3))
     # Xattrs.
     x = os.path.join(root, "size-1")
-    for i in range(30):
-        os.setxattr(x, f"user.attr{i:02d}", data(rnd.choice([0, 1, 50, 200])))
-    os.setxattr(x, "user.long", data(3000))
+    # Sized to fit ext4's 4 KiB per-inode xattr space, where the host makes it.
+    for i in range(16):
+        os.setxattr(x, f"user.attr{i:02d}", data(rnd.choice([0, 1, 20, 60])))
+    os.setxattr(x, "user.long", data(1500))
     os.setxattr(os.path.join(root, "d0"), "user.on-dir", b"directory value")
     os.setxattr(os.path.join(root, "size-0"), "trusted.t", b"trusted value")
     # Modes and owners.

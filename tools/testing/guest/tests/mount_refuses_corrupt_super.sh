@@ -34,7 +34,7 @@ for c in "${cases[@]}"; do
     before=$(head_sum)
     try_mount /dev/vda "$MNT" && fail "corrupt superblock ($edits) mounted"
     grep -qiE "wrong fs type|invalid argument" <<<"$MOUNT_ERR" || fail "($edits) not EINVAL: $MOUNT_ERR"
-    dmesg | grep -qE "BTRFS error \(device vda\): $msg" || { dmesg | tail -5; fail "($edits) no line /$msg/"; }
+    dmesg_has "BTRFS error \(device vda\): $msg" || { dmesg | tail -5; fail "($edits) no line /$msg/"; }
     expect_dmesg "BTRFS error \(device vda\): $msg"
     [ "$(head_sum)" = "$before" ] || fail "($edits) superblock area changed"
     n=$((n + 1))

@@ -9,8 +9,8 @@ for spec in "--csum crc32c" "--csum xxhash -n 65536" "--csum crc32c -n 4096"; do
     dmesg -C
     try_mount -o ro /dev/vda "$MNT" || fail "($spec) mount failed: $MOUNT_ERR"
     algo=crc32c; [[ $spec == *xxhash* ]] && algo=xxhash64
-    dmesg | grep -q "first mount of filesystem $uuid" || fail "($spec) no first-mount line"
-    dmesg | grep -q "BTRFS info (device vda): using $algo checksum algorithm" || fail "($spec) wrong algorithm"
+    dmesg_has "first mount of filesystem $uuid" || fail "($spec) no first-mount line"
+    dmesg_has "BTRFS info \(device vda\): using $algo checksum algorithm" || fail "($spec) wrong algorithm"
     [ "$(stat -c %i "$MNT")" = 256 ] || fail "($spec) root inode is not 256"
     umount "$MNT"
     [ "$(fingerprint /dev/vda)" = "$before" ] || fail "($spec) device changed"

@@ -6,7 +6,7 @@ summary=$(dmesg | grep -oE 'rbtrfs_selftest: [0-9]+ passed, [0-9]+ failed' | tai
 info "$summary"
 [[ $summary =~ ([0-9]+)\ passed,\ 0\ failed ]] || fail "selftest summary: $summary"
 [ "${BASH_REMATCH[1]}" -ge 17 ] || fail "only ${BASH_REMATCH[1]} checks ran"
-dmesg | grep -q "rbtrfs_selftest: rwsem stress: [0-9]* writes, max [0-9]* readers" || fail "stress did not report"
+dmesg_has "rbtrfs_selftest: rwsem stress: [0-9]* writes, max [0-9]* readers" || fail "stress did not report"
 rmmod rbtrfs_selftest
 if [ -e /proc/lockdep_stats ]; then
     grep -qE 'debug_locks:\s+1' /proc/lockdep_stats || fail "lockdep turned itself off (a splat happened)"
