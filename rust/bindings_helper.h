@@ -17,6 +17,8 @@
 #include <linux/printk.h>
 #include <linux/rwsem.h>
 #include <linux/statfs.h>
+#include <linux/kobject.h>
+#include <linux/sysfs.h>
 #include <linux/uio.h>
 #include <linux/xattr.h>
 #include "helpers.h"

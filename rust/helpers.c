@@ -8,6 +8,7 @@
 #include <linux/highmem.h>
 #include <linux/pagemap.h>
 #include <linux/slab.h>
+#include <linux/sysfs.h>
 #include <linux/fs_parser.h>
 #include "helpers.h"
 
@@ -159,4 +160,10 @@ void rbtrfs_bio_set_sector(struct bio *bio, sector_t sector)
 const char *rbtrfs_fs_param_string(const struct fs_parameter *param)
 {
 	return param->type == fs_value_is_string ? param->string : NULL;
+}
+
+void rbtrfs_sysfs_attr_init(struct attribute *attr)
+{
+	/* One lockdep class for all of rbtrfs's dynamically allocated attributes. */
+	sysfs_attr_init(attr);
 }

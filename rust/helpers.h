@@ -56,4 +56,8 @@ void rbtrfs_bio_set_sector(struct bio *bio, sector_t sector);
 /* Mount parameters (see rust/fs.rs). */
 struct fs_parameter;
 const char *rbtrfs_fs_param_string(const struct fs_parameter *param);
+
+/* sysfs (see rust/sysfs.rs). */
+struct attribute;
+void rbtrfs_sysfs_attr_init(struct attribute *attr);
 #endif

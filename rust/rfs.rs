@@ -22,3 +22,4 @@ pub mod fs;
 pub mod inode;
 pub mod print;
 pub mod rwsem;
+pub mod sysfs;

@@ -25,6 +25,7 @@ mod inode;
 pub mod items;
 #[path = "super.rs"]
 mod super_;
+mod sysfs;
 pub mod validate;
 pub mod volumes;
 mod xattr;
@@ -41,13 +42,16 @@ module! {
 }
 
 struct Rbtrfs {
+    // Dropped in order: the filesystem type first, then sysfs.
     _fs: rfs::fs::Registration,
+    _sysfs: sysfs::Sysfs,
 }
 
 impl kernel::Module for Rbtrfs {
     fn init(module: &'static ThisModule) -> Result<Self> {
+        let sysfs = sysfs::register()?;
         let fs = super_::register(module)?;
         btrfs_notice!("rbtrfs loaded, crc32c=rust, xxhash64=rust, features: {}", super_::FEATURES);
-        Ok(Rbtrfs { _fs: fs })
+        Ok(Rbtrfs { _fs: fs, _sysfs: sysfs })
     }
 }

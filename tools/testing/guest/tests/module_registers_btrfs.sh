@@ -6,6 +6,11 @@ lsmod | grep -q '^rbtrfs ' || fail "rbtrfs is not loaded"
 [ "$(modinfo -F alias "$RBTRFS_MODDIR/rbtrfs.ko")" = fs-btrfs ] || fail "alias fs-btrfs missing"
 [ "$(modinfo -F license "$RBTRFS_MODDIR/rbtrfs.ko")" = GPL ] || fail "license is not GPL"
 ! lsmod | grep -q '^btrfs ' || fail "C btrfs is loaded beside rbtrfs"
+for f in mixed_backref extended_iref skinny_metadata no_holes free_space_tree; do
+    [ -r /sys/fs/btrfs/features/$f ] || fail "/sys/fs/btrfs/features/$f missing"
+done
+[ "$(cat /sys/fs/btrfs/features/supported_checksums)" = "crc32c xxhash64" ] || fail "supported_checksums"
+[ -e /sys/fs/btrfs/features/raid56 ] && fail "raid56 listed as supported"
 
 mkfs_btrfs /dev/vda -K -L demo
 uuid=$(blkid -s UUID -o value /dev/vda)

@@ -10,6 +10,7 @@ echo scan > $KL; echo clear > $KL
 for i in $(seq 1 10); do
     rmmod rbtrfs || fail "rmmod failed (round $i)"
     grep -qw btrfs /proc/filesystems && fail "btrfs still registered after rmmod"
+    [ -e /sys/fs/btrfs ] && fail "/sys/fs/btrfs left behind after rmmod"
     insmod "$RBTRFS_MODDIR/rbtrfs.ko" || fail "insmod failed (round $i)"
     try_mount -o ro /dev/vda "$MNT" || fail "mount failed (round $i): $MOUNT_ERR"
     cmp "$MNT/size-65536" /tmp/src/size-65536 || fail "data differs (round $i)"
