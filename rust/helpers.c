@@ -8,6 +8,7 @@
 #include <linux/highmem.h>
 #include <linux/pagemap.h>
 #include <linux/slab.h>
+#include <linux/jiffies.h>
 #include <linux/sysfs.h>
 #include <linux/fs_parser.h>
 #include "helpers.h"
@@ -166,4 +167,14 @@ void rbtrfs_sysfs_attr_init(struct attribute *attr)
 {
 	/* One lockdep class for all of rbtrfs's dynamically allocated attributes. */
 	sysfs_attr_init(attr);
+}
+
+struct folio *rbtrfs_readahead_folio(struct readahead_control *rac)
+{
+	return readahead_folio(rac);
+}
+
+u64 rbtrfs_jiffies_ms(void)
+{
+	return jiffies_to_msecs(jiffies);
 }

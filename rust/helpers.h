@@ -60,4 +60,11 @@ const char *rbtrfs_fs_param_string(const struct fs_parameter *param);
 /* sysfs (see rust/sysfs.rs). */
 struct attribute;
 void rbtrfs_sysfs_attr_init(struct attribute *attr);
+
+/* Readahead (see rust/inode.rs). */
+struct readahead_control;
+struct folio *rbtrfs_readahead_folio(struct readahead_control *rac);
+
+/* Time (see rust/time.rs). */
+u64 rbtrfs_jiffies_ms(void);
 #endif

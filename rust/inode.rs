@@ -521,6 +521,29 @@ unsafe extern "C" fn read_folio<T: FileSystem>(
     }
 }
 
+/// `address_space_operations.readahead`: fills each folio of the window
+/// like `read_folio`. `readahead_folio` hands out locked folios whose
+/// reference the page cache keeps; a folio that fails is unlocked without
+/// being marked up to date, and a later `read_folio` reports the error.
+unsafe extern "C" fn readahead<T: FileSystem>(rac: *mut bindings::readahead_control) {
+    loop {
+        // SAFETY: `rac` is the live readahead control of this call.
+        let folio = unsafe { bindings::rbtrfs_readahead_folio(rac) };
+        if folio.is_null() {
+            break;
+        }
+        // SAFETY: As in `read_folio`: locked, ours, in a live inode's mapping.
+        unsafe {
+            let inode = INode::<T>::from_raw(bindings::rbtrfs_folio_inode(folio));
+            let mut locked = LockedFolio::from_raw(folio);
+            if T::read_folio(inode, &mut locked).is_ok() {
+                bindings::rbtrfs_folio_mark_uptodate(folio);
+            }
+            bindings::folio_unlock(folio);
+        }
+    }
+}
+
 /// `inode_operations.listxattr`.
 unsafe extern "C" fn listxattr<T: FileSystem>(
     dentry: *mut bindings::dentry,
@@ -631,6 +654,7 @@ impl<T: FileSystem> Tables<T> {
         // SAFETY: As above.
         let mut ops: bindings::address_space_operations = unsafe { core::mem::zeroed() };
         ops.read_folio = Some(read_folio::<T>);
+        ops.readahead = Some(readahead::<T>);
         ops
     };
 

@@ -23,3 +23,4 @@ pub mod inode;
 pub mod print;
 pub mod rwsem;
 pub mod sysfs;
+pub mod time;

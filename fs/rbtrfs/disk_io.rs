@@ -16,14 +16,16 @@
 use crate::checksum::CsumType;
 use crate::ctree::{check_tree_block, key_type, objectid, BlockExpect, Key, Path, SearchError, TreeSource};
 use crate::format::{self, compat_ro, SuperBlock as DiskSuper};
-use crate::items::{DirItemIter, Root};
+use crate::items::{BlockGroupItem, DirItemIter, Root};
 use crate::rfs::errno;
 use crate::rfs::fs::{BlockDevice, NewSuperBlock, StatFs, SuperBlock};
 use crate::super_::{Btrfs, MountOptions};
+use crate::messages::RateLimit;
 use crate::validate::{validate_super, SuperError, Uuid};
-use crate::volumes::{ChunkInfo, ChunkItem, SysChunkIter};
+use crate::volumes::{block_group, ChunkInfo, ChunkItem, SysChunkIter};
 use kernel::prelude::*;
-use kernel::sync::Arc;
+use kernel::new_mutex;
+use kernel::sync::{Arc, Mutex};
 
 /// Block size used to read the superblock through the buffer cache.
 const SUPER_READ_BLOCK: u32 = format::SUPER_INFO_SIZE as u32;
@@ -54,6 +56,33 @@ pub(crate) struct RootLoc {
     pub(crate) generation: u64,
 }
 
+/// Verified tree blocks kept for reuse (C: the extent buffer cache), keyed
+/// by logical address; replaced first in, first out. The filesystem is
+/// read-only while mounted, so a cached block never goes stale.
+pub(crate) struct BlockCache {
+    entries: KVec<(u64, Eb)>,
+    next: usize,
+}
+
+impl BlockCache {
+    /// Blocks kept (2 MiB of 16 KiB nodes).
+    const CAPACITY: usize = 128;
+
+    fn get(&self, bytenr: u64) -> Option<Eb> {
+        self.entries.iter().find(|(b, _)| *b == bytenr).map(|(_, eb)| eb.clone())
+    }
+
+    fn insert(&mut self, bytenr: u64, eb: Eb) -> Result {
+        if self.entries.len() < Self::CAPACITY {
+            self.entries.push((bytenr, eb), GFP_KERNEL)?;
+        } else {
+            self.entries[self.next] = (bytenr, eb);
+            self.next = (self.next + 1) % Self::CAPACITY;
+        }
+        Ok(())
+    }
+}
+
 /// What is needed to read tree blocks and data: geometry and the chunk map.
 pub(crate) struct Geometry {
     /// Filesystem id (tree blocks carry it).
@@ -66,6 +95,11 @@ pub(crate) struct Geometry {
     pub(crate) sectorsize: u32,
     /// Every chunk, sorted by logical address.
     chunks: KVec<ChunkInfo>,
+    /// Limits the read-path error messages of this filesystem.
+    pub(crate) rl: RateLimit,
+    /// Verified tree blocks (`cache_lock` in C terms: a sleeping mutex,
+    /// held only to look up or insert, never across I/O).
+    cache: Arc<Mutex<BlockCache>>,
 }
 
 impl Geometry {
@@ -95,6 +129,20 @@ impl Geometry {
     }
 }
 
+/// Space by block group type, from the block group items (C: the
+/// `space_info` totals), in logical bytes.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Space {
+    /// Data block groups' size.
+    pub(crate) data_total: u64,
+    /// Bytes used in them.
+    pub(crate) data_used: u64,
+    /// Physical bytes used in all block groups (DUP counts twice).
+    pub(crate) used_physical: u64,
+    /// Physical bytes allocated to chunks.
+    pub(crate) allocated_physical: u64,
+}
+
 /// The mounted filesystem (C: `struct btrfs_fs_info`). Immutable while
 /// mounted: rbtrfs mounts read-only for now.
 pub(crate) struct FsInfo {
@@ -102,8 +150,8 @@ pub(crate) struct FsInfo {
     pub(crate) geo: Geometry,
     /// Filesystem size.
     pub(crate) total_bytes: u64,
-    /// Bytes used.
-    pub(crate) bytes_used: u64,
+    /// Space by block group type.
+    pub(crate) space: Space,
     /// The mounted subvolume's fs tree.
     pub(crate) fs_root: RootLoc,
     /// The checksum tree.
@@ -123,6 +171,21 @@ impl<D: BlockDevice> TreeSource for Reader<'_, D> {
     type Error = Error;
 
     fn read_tree_block(&self, logical: u64, level: u8, generation: u64) -> Result<Eb> {
+        if let Some(eb) = self.geo.cache.lock().get(logical) {
+            // Verified when read; the parent's expectations must still hold.
+            let tb = crate::ctree::TreeBlock::new(eb.as_ref()).map_err(|e| self.tree_err(e))?;
+            if tb.level() == level && (generation == 0 || tb.generation() == generation) {
+                return Ok(eb);
+            }
+        }
+        let eb = self.read_tree_block_uncached(logical, level, generation)?;
+        self.geo.cache.lock().insert(logical, eb.clone())?;
+        Ok(eb)
+    }
+}
+
+impl<D: BlockDevice> Reader<'_, D> {
+    fn read_tree_block_uncached(&self, logical: u64, level: u8, generation: u64) -> Result<Eb> {
         let dev = self.dev.id();
         let chunk = self.geo.chunk(logical).ok_or_else(|| {
             btrfs_err!(dev, "tree block {} is not in any chunk", logical);
@@ -149,7 +212,7 @@ impl<D: BlockDevice> TreeSource for Reader<'_, D> {
         let mut last = Err(EIO);
         for (i, stripe) in map.mirrors().iter().enumerate() {
             if let Err(e) = self.dev.read_at(stripe.physical, &mut buf) {
-                btrfs_err!(dev, "error reading tree block {} mirror {}: {}", logical, i + 1, e.to_errno());
+                btrfs_err_rl!(self.geo.rl, dev, "error reading tree block {} mirror {}: {}", logical, i + 1, e.to_errno());
                 last = Err(EIO);
                 continue;
             }
@@ -161,7 +224,7 @@ impl<D: BlockDevice> TreeSource for Reader<'_, D> {
                     return Ok(Eb(Arc::new(buf, GFP_KERNEL)?));
                 }
                 Err(e) => {
-                    btrfs_err!(dev, "{} (mirror {})", e, i + 1);
+                    btrfs_err_rl!(self.geo.rl, dev, "{} (mirror {})", e, i + 1);
                     last = Err(errno::euclean());
                 }
             }
@@ -195,7 +258,7 @@ impl<D: BlockDevice> Reader<'_, D> {
         r.map_err(|e| match e {
             SearchError::Read(e) => e,
             SearchError::Tree(t) => {
-                btrfs_err!(self.dev.id(), "{}", t);
+                btrfs_err_rl!(self.geo.rl, self.dev.id(), "{}", t);
                 errno::euclean()
             }
         })
@@ -225,7 +288,7 @@ impl<D: BlockDevice> Reader<'_, D> {
 
     /// Reports a corrupt item or block and returns `EUCLEAN`.
     pub(crate) fn tree_err(&self, e: impl core::fmt::Display) -> Error {
-        btrfs_err!(self.dev.id(), "{}", e);
+        btrfs_err_rl!(self.geo.rl, self.dev.id(), "{}", e);
         errno::euclean()
     }
 
@@ -250,23 +313,53 @@ impl<D: BlockDevice> Reader<'_, D> {
     }
 }
 
-/// `statfs` (C: `btrfs_statfs`, simplified: whole-filesystem figures).
+/// `statfs` (C: `btrfs_statfs`): blocks is the device size; free counts
+/// everything not used (metadata copies included); available is the free
+/// room in data block groups plus the space no chunk has claimed yet.
 pub(crate) fn statfs(sb: &SuperBlock<Btrfs>) -> Result<StatFs> {
     let fs = sb.data();
     let bs = fs.geo.sector();
-    let free = fs.total_bytes.saturating_sub(fs.bytes_used) / bs;
+    let sp = &fs.space;
+    let blocks = fs.total_bytes / bs;
+    let free = fs.total_bytes.saturating_sub(sp.used_physical) / bs;
+    let unallocated = fs.total_bytes.saturating_sub(sp.allocated_physical);
+    let available = ((sp.data_total.saturating_sub(sp.data_used) + unallocated) / bs).min(free);
     let fsid = &fs.geo.fsid;
     let word = |i: usize| u32::from_le_bytes([fsid[i], fsid[i + 1], fsid[i + 2], fsid[i + 3]]);
     Ok(StatFs {
         block_size: bs,
-        blocks: fs.total_bytes / bs,
+        blocks,
         free,
-        available: free,
+        available,
         files: 0,
         free_files: 0,
         name_len: 255,
         fsid: [word(0) ^ word(8), word(4) ^ word(12)],
     })
+}
+
+/// Sums the block group items, one per chunk (C: `btrfs_read_block_groups`):
+/// each chunk's item is found by its exact key in the extent tree.
+fn read_block_groups<D: BlockDevice>(r: &Reader<'_, D>, extent_root: &RootLoc) -> Result<Space> {
+    let mut sp = Space::default();
+    for c in r.geo.chunks.iter() {
+        let mut path = Path::new();
+        let key = Key::new(c.logical, key_type::BLOCK_GROUP_ITEM, c.length);
+        let item = if r.search(extent_root, &key, &mut path)? { path.item().map_err(|e| r.tree_err(e))? } else { None };
+        let Some(item) = item else {
+            btrfs_err!(r.dev.id(), "chunk at {} length {} has no block group item", c.logical, c.length);
+            return Err(errno::euclean());
+        };
+        let bg = BlockGroupItem::new(item.data).ok_or_else(|| r.tree_err("block group item too small"))?;
+        let copies = u64::from(c.num_stripes.max(1));
+        if c.type_flags & block_group::DATA != 0 {
+            sp.data_total += c.length;
+            sp.data_used += bg.used();
+        }
+        sp.used_physical += bg.used() * copies;
+        sp.allocated_physical += c.length * copies;
+    }
+    Ok(sp)
 }
 
 /// Reads and validates the primary superblock, then reads the chunk map
@@ -328,6 +421,8 @@ pub(crate) fn open_ctree(sb: &NewSuperBlock<'_>, opts: &MountOptions) -> Result<
         nodesize: info.nodesize,
         sectorsize: info.sectorsize,
         chunks: KVec::new(),
+        rl: RateLimit::new(),
+        cache: Arc::pin_init(new_mutex!(BlockCache { entries: KVec::new(), next: 0 }, "rbtrfs_block_cache"), GFP_KERNEL)?,
     };
     // Bootstrap: the system chunks in the superblock map the chunk tree.
     let array = disk.sys_chunk_array();
@@ -352,7 +447,7 @@ pub(crate) fn open_ctree(sb: &NewSuperBlock<'_>, opts: &MountOptions) -> Result<
         level: disk.root_level(),
         generation: disk.generation(),
     };
-    let (generation, total_bytes, bytes_used) = (disk.generation(), disk.total_bytes(), disk.bytes_used());
+    let (generation, total_bytes) = (disk.generation(), disk.total_bytes());
     drop(bh);
 
     read_chunk_tree(sb, &mut geo, &chunk_root)?;
@@ -377,6 +472,11 @@ pub(crate) fn open_ctree(sb: &NewSuperBlock<'_>, opts: &MountOptions) -> Result<
         ENOENT
     })?;
     let csum_root = reader.find_root(&tree_root, objectid::CSUM_TREE)?;
+    let extent_root = reader.find_root(&tree_root, objectid::EXTENT_TREE)?.ok_or_else(|| {
+        btrfs_err!(dev, "extent tree root not found");
+        errno::euclean()
+    })?;
+    let space = read_block_groups(&reader, &extent_root)?;
     if sb.set_block_size(geo.sectorsize).is_err() {
         btrfs_err!(dev, "unable to set blocksize {}", geo.sectorsize);
         return Err(EINVAL);
@@ -384,7 +484,7 @@ pub(crate) fn open_ctree(sb: &NewSuperBlock<'_>, opts: &MountOptions) -> Result<
     btrfs_info!(dev, "mounted subvolume {} read-only (generation {}, {} chunks)",
         subvol, generation, geo.chunks.len());
     Ok(KBox::new(
-        FsInfo { geo, total_bytes, bytes_used, fs_root, csum_root },
+        FsInfo { geo, total_bytes, space, fs_root, csum_root },
         GFP_KERNEL,
     )?)
 }

@@ -71,7 +71,7 @@ fn fill(inode: &INode<Btrfs>, folio: &mut LockedFolio<'_>, off: usize, fpos: u64
         r.tree_err(format_args!("root {} ino {} file extent at {}: {}", root.id, ino, start, e))
     })?;
     if fe.header.compression() != compression::NONE || fe.header.encryption() != 0 {
-        btrfs_err!(sb.id(), "root {} ino {} off {}: compressed extents are not supported yet",
+        btrfs_err_rl!(sb.data().geo.rl, sb.id(), "root {} ino {} off {}: compressed extents are not supported yet",
             root.id, ino, start);
         return Err(EIO);
     }
@@ -154,14 +154,14 @@ fn read_data(
             match expected {
                 Some(want) if want[..csize] == got[..csize] => {}
                 Some(want) => {
-                    btrfs_warn!(sb.id(),
+                    btrfs_warn_rl!(fs.geo.rl, sb.id(),
                         "csum failed root {} ino {} off {} csum 0x{} expected csum 0x{} mirror 1",
                         inode.data().root.id, inode.ino(), fpos + (i * ss) as u64,
                         Hex(&got[..csize]), Hex(&want[..csize]));
                     return Err(EIO);
                 }
                 None => {
-                    btrfs_warn!(sb.id(), "no csum found for root {} ino {} off {} (logical {})",
+                    btrfs_warn_rl!(fs.geo.rl, sb.id(), "no csum found for root {} ino {} off {} (logical {})",
                         inode.data().root.id, inode.ino(), fpos + (i * ss) as u64, at);
                     return Err(EIO);
                 }

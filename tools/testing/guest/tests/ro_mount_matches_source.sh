@@ -30,8 +30,14 @@ assert sorted(names) == want, (len(names), len(want))
 assert len(names) == len(set(names)), "duplicates"
 print(f"  readdir: {len(names)} entries in {calls} getdents calls")
 PY
-blocks=$(stat -f -c %b "$MNT")
-[ "$blocks" -gt 0 ] || fail "statfs reports no blocks"
+# statfs from the block groups: ordered, and "used" covers the source data.
+read -r b f a bs < <(stat -f -c '%b %f %a %S' "$MNT")
+used=$(( (b - f) * bs )); src=$(du -sb --apparent-size /tmp/src | cut -f1)
+[ "$a" -le "$f" ] && [ "$f" -le "$b" ] || fail "statfs: avail $a <= free $f <= blocks $b does not hold"
+[ "$used" -ge "$src" ] || fail "statfs: used $used is less than the source's $src bytes"
+[ "$used" -le $((src * 2 + (64 << 20))) ] || fail "statfs: used $used is far above the source's $src"
+[ "$b" = $(( $(blockdev --getsize64 /dev/vda) / bs )) ] || fail "statfs: blocks $b is not the device size"
+info "statfs: $b blocks, $f free, $a available; used $used for $src bytes of files"
 umount "$MNT"
 [ "$(fingerprint /dev/vda)" = "$before" ] || fail "the device changed"
 check_fs /dev/vda
