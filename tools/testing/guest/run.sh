@@ -19,7 +19,7 @@ for t in "${tests[@]}"; do
     dmesg -C
     start=$(date +%s)
     echo "=== $name"
-    if bash -c 'set -euo pipefail; source "$1"; source "$2"; check_all' _ "$HERE/lib.sh" "$t"; then
+    if bash -c 'set -euo pipefail; source "$1"; source "$2"; check_all' _ "$HERE/lib.sh" "$t" 2>&1; then
         echo "PASS $name ($(( $(date +%s) - start ))s)"; passed=$((passed + 1))
     else
         echo "FAIL $name"; failed=$((failed + 1))

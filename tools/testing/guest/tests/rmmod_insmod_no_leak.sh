@@ -3,8 +3,8 @@
 # once unmounted.
 KL=/sys/kernel/debug/kmemleak
 [ -e $KL ] || fail "kmemleak not available (debug kernel expected)"
-mkdir -p /tmp/src && python3 "$TESTDIR/mktree.py" /tmp/src --files 20 >/dev/null
-mkfs_btrfs /dev/vda -K --rootdir /tmp/src
+SRC=$(mktemp -d /tmp/src.XXXXXX) && python3 "$TESTDIR/mktree.py" "$SRC" --files 20 >/dev/null
+mkfs_btrfs /dev/vda -K --rootdir "$SRC"
 before=$(fingerprint /dev/vda)
 echo scan > $KL; echo clear > $KL
 for i in $(seq 1 10); do
@@ -13,7 +13,7 @@ for i in $(seq 1 10); do
     [ -e /sys/fs/btrfs ] && fail "/sys/fs/btrfs left behind after rmmod"
     insmod "$RBTRFS_MODDIR/rbtrfs.ko" || fail "insmod failed (round $i)"
     try_mount -o ro /dev/vda "$MNT" || fail "mount failed (round $i): $MOUNT_ERR"
-    cmp "$MNT/size-65536" /tmp/src/size-65536 || fail "data differs (round $i)"
+    cmp "$MNT/size-65536" "$SRC"/size-65536 || fail "data differs (round $i)"
     ls -lR "$MNT" >/dev/null
     umount "$MNT"
     try_mount -o ro /dev/vdb "$MNT" 2>/dev/null && fail "vdb (not btrfs) mounted"

@@ -2,12 +2,12 @@
 # and equals its source exactly: names, types, modes, owners, sizes, link
 # counts, nanosecond mtimes, device numbers, symlink targets, xattrs and
 # every byte of data. Also readdir in small getdents batches, and statfs.
-mkdir -p /tmp/src
-python3 "$TESTDIR/mktree.py" /tmp/src --files 300
-mkfs_btrfs /dev/vda -K --rootdir /tmp/src
+SRC=$(mktemp -d /tmp/src.XXXXXX)
+python3 "$TESTDIR/mktree.py" $SRC --files 300
+mkfs_btrfs /dev/vda -K --rootdir $SRC
 before=$(fingerprint /dev/vda)
 try_mount -o ro /dev/vda "$MNT" || fail "mount failed: $MOUNT_ERR"
-python3 "$TESTDIR/compare.py" --mkfs-rootdir /tmp/src "$MNT" || fail "mounted tree differs from its source"
+python3 "$TESTDIR/compare.py" --mkfs-rootdir $SRC "$MNT" || fail "mounted tree differs from its source"
 # readdir resumed across many getdents calls sees each entry once.
 python3 - "$MNT/wide" <<'PY' || fail "readdir in small batches"
 import ctypes, os, sys
@@ -32,7 +32,7 @@ print(f"  readdir: {len(names)} entries in {calls} getdents calls")
 PY
 # statfs from the block groups: ordered, and "used" covers the source data.
 read -r b f a bs < <(stat -f -c '%b %f %a %S' "$MNT")
-used=$(( (b - f) * bs )); src=$(du -sb --apparent-size /tmp/src | cut -f1)
+used=$(( (b - f) * bs )); src=$(du -sb --apparent-size $SRC | cut -f1)
 [ "$a" -le "$f" ] && [ "$f" -le "$b" ] || fail "statfs: avail $a <= free $f <= blocks $b does not hold"
 [ "$used" -ge "$src" ] || fail "statfs: used $used is less than the source's $src bytes"
 [ "$used" -le $((src * 2 + (64 << 20))) ] || fail "statfs: used $used is far above the source's $src"
