@@ -142,6 +142,54 @@ pub struct Timespec {
     pub nsec: u32,
 }
 
+/// An entry of an item that packs several back to back (inode refs, dir
+/// items, inline backrefs): how to decode one from the front of the data.
+pub trait Packed<'a>: Sized {
+    /// Decodes one entry, advancing `rest` past it.
+    fn decode(rest: &mut &'a [u8]) -> Result<Self, ItemError>;
+}
+
+/// The entries packed in one item's data. Yields one error and stops at
+/// the first malformed entry.
+pub struct PackedIter<'a, E> {
+    rest: &'a [u8],
+    _entry: core::marker::PhantomData<E>,
+}
+
+impl<'a, E> PackedIter<'a, E> {
+    /// Iterates the entries packed in `data`.
+    pub fn new(data: &'a [u8]) -> Self {
+        PackedIter { rest: data, _entry: core::marker::PhantomData }
+    }
+}
+
+impl<E> Clone for PackedIter<'_, E> {
+    fn clone(&self) -> Self {
+        PackedIter { rest: self.rest, _entry: core::marker::PhantomData }
+    }
+}
+
+impl<E> core::fmt::Debug for PackedIter<'_, E> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "PackedIter({} bytes left)", self.rest.len())
+    }
+}
+
+impl<'a, E: Packed<'a>> Iterator for PackedIter<'a, E> {
+    type Item = Result<E, ItemError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let r = E::decode(&mut self.rest);
+        if r.is_err() {
+            self.rest = &[];
+        }
+        Some(r)
+    }
+}
+
 disk_struct! {
     /// `struct btrfs_inode_item`: key (ino, INODE_ITEM, 0).
     InodeItem, size = 160;
@@ -229,18 +277,10 @@ pub struct InodeRef<'a> {
 }
 
 /// The [`InodeRef`]s packed in one INODE_REF item.
-#[derive(Clone, Debug)]
-pub struct InodeRefIter<'a> {
-    rest: &'a [u8],
-}
+pub type InodeRefIter<'a> = PackedIter<'a, InodeRef<'a>>;
 
-impl<'a> InodeRefIter<'a> {
-    /// Iterates the refs in an item's data.
-    pub fn new(data: &'a [u8]) -> Self {
-        InodeRefIter { rest: data }
-    }
-
-    fn decode(rest: &mut &'a [u8]) -> Result<InodeRef<'a>, ItemError> {
+impl<'a> Packed<'a> for InodeRef<'a> {
+    fn decode(rest: &mut &'a [u8]) -> Result<Self, ItemError> {
         let head =
             InodeRefHead::new(take(rest, InodeRefHead::SIZE, "inode ref")?).ok_or(ItemError::Invalid("inode ref"))?;
         let name = take(rest, head.name_len().into(), "inode ref name")?;
@@ -248,20 +288,6 @@ impl<'a> InodeRefIter<'a> {
     }
 }
 
-impl<'a> Iterator for InodeRefIter<'a> {
-    type Item = Result<InodeRef<'a>, ItemError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.rest.is_empty() {
-            return None;
-        }
-        let r = Self::decode(&mut self.rest);
-        if r.is_err() {
-            self.rest = &[];
-        }
-        Some(r)
-    }
-}
 
 disk_struct! {
     /// `struct btrfs_inode_extref` head; the name follows. Key (ino,
@@ -287,18 +313,10 @@ pub struct InodeExtref<'a> {
 }
 
 /// The [`InodeExtref`]s packed in one INODE_EXTREF item.
-#[derive(Clone, Debug)]
-pub struct InodeExtrefIter<'a> {
-    rest: &'a [u8],
-}
+pub type InodeExtrefIter<'a> = PackedIter<'a, InodeExtref<'a>>;
 
-impl<'a> InodeExtrefIter<'a> {
-    /// Iterates the extrefs in an item's data.
-    pub fn new(data: &'a [u8]) -> Self {
-        InodeExtrefIter { rest: data }
-    }
-
-    fn decode(rest: &mut &'a [u8]) -> Result<InodeExtref<'a>, ItemError> {
+impl<'a> Packed<'a> for InodeExtref<'a> {
+    fn decode(rest: &mut &'a [u8]) -> Result<Self, ItemError> {
         let head = InodeExtrefHead::new(take(rest, InodeExtrefHead::SIZE, "inode extref")?)
             .ok_or(ItemError::Invalid("inode extref"))?;
         let name = take(rest, head.name_len().into(), "inode extref name")?;
@@ -306,20 +324,6 @@ impl<'a> InodeExtrefIter<'a> {
     }
 }
 
-impl<'a> Iterator for InodeExtrefIter<'a> {
-    type Item = Result<InodeExtref<'a>, ItemError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.rest.is_empty() {
-            return None;
-        }
-        let r = Self::decode(&mut self.rest);
-        if r.is_err() {
-            self.rest = &[];
-        }
-        Some(r)
-    }
-}
 
 disk_struct! {
     /// `struct btrfs_dir_item` head; name then data follow. Used by
@@ -357,18 +361,10 @@ pub struct DirEntry<'a> {
 }
 
 /// The [`DirEntry`]s packed in one DIR_ITEM, DIR_INDEX or XATTR_ITEM item.
-#[derive(Clone, Debug)]
-pub struct DirItemIter<'a> {
-    rest: &'a [u8],
-}
+pub type DirItemIter<'a> = PackedIter<'a, DirEntry<'a>>;
 
-impl<'a> DirItemIter<'a> {
-    /// Iterates the entries in an item's data.
-    pub fn new(data: &'a [u8]) -> Self {
-        DirItemIter { rest: data }
-    }
-
-    fn decode(rest: &mut &'a [u8]) -> Result<DirEntry<'a>, ItemError> {
+impl<'a> Packed<'a> for DirEntry<'a> {
+    fn decode(rest: &mut &'a [u8]) -> Result<Self, ItemError> {
         let head = DirItem::new(take(rest, DirItem::SIZE, "dir item")?).ok_or(ItemError::Invalid("dir item"))?;
         let name_len = usize::from(head.name_len());
         if name_len == 0 || name_len > NAME_LEN {
@@ -383,20 +379,6 @@ impl<'a> DirItemIter<'a> {
     }
 }
 
-impl<'a> Iterator for DirItemIter<'a> {
-    type Item = Result<DirEntry<'a>, ItemError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.rest.is_empty() {
-            return None;
-        }
-        let r = Self::decode(&mut self.rest);
-        if r.is_err() {
-            self.rest = &[];
-        }
-        Some(r)
-    }
-}
 
 disk_struct! {
     /// `struct btrfs_root_item` up to `level`: the part every root item has
@@ -769,18 +751,10 @@ pub enum InlineRef<'a> {
 }
 
 /// The inline backrefs after an extent item.
-#[derive(Clone, Debug)]
-pub struct InlineRefIter<'a> {
-    rest: &'a [u8],
-}
+pub type InlineRefIter<'a> = PackedIter<'a, InlineRef<'a>>;
 
-impl<'a> InlineRefIter<'a> {
-    /// Iterates inline refs packed in `data`.
-    pub fn new(data: &'a [u8]) -> Self {
-        InlineRefIter { rest: data }
-    }
-
-    fn decode(rest: &mut &'a [u8]) -> Result<InlineRef<'a>, ItemError> {
+impl<'a> Packed<'a> for InlineRef<'a> {
+    fn decode(rest: &mut &'a [u8]) -> Result<Self, ItemError> {
         let ty = take(rest, 1, "inline ref")?.first().copied().unwrap_or(0);
         Ok(match ty {
             key_type::TREE_BLOCK_REF => {
@@ -806,20 +780,6 @@ impl<'a> InlineRefIter<'a> {
     }
 }
 
-impl<'a> Iterator for InlineRefIter<'a> {
-    type Item = Result<InlineRef<'a>, ItemError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.rest.is_empty() {
-            return None;
-        }
-        let r = Self::decode(&mut self.rest);
-        if r.is_err() {
-            self.rest = &[];
-        }
-        Some(r)
-    }
-}
 
 /// A decoded EXTENT_ITEM or METADATA_ITEM.
 #[derive(Clone)]
