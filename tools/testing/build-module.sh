@@ -28,5 +28,14 @@ fi
 if grep -E 'warning|objtool' "$log" >&2; then
     echo "build-module: warnings (above) are errors" >&2; exit 1
 fi
+# A module root where `modprobe -d $OUT/modroot fs-btrfs` finds rbtrfs by
+# its alias, as an installed module would be found (without C btrfs in it).
+KREL=$(make -s -C "$KDIR" kernelrelease)
+MODROOT=$OUT/modroot/lib/modules/$KREL
+mkdir -p "$MODROOT/extra"
+cp "$OUT/rbtrfs.ko" "$MODROOT/extra/"
+echo extra/rbtrfs.ko > "$MODROOT/modules.order"
+cp "$KDIR/modroot/lib/modules/$KREL"/modules.builtin* "$MODROOT/" 2>/dev/null || true
+depmod -b "$OUT/modroot" "$KREL"
 echo "$KDIR" > "$OUT/.kdir"
 echo "$OUT"
