@@ -10,6 +10,10 @@ TOP=$(cd "$(dirname "$0")/../.." && pwd)
 KDIR=$("$TOP/tools/testing/build-kernel.sh" "$FLAVOUR" | tail -1)
 OUT=$TOP/build/$FLAVOUR
 mkdir -p "$OUT"
+# One build per directory at a time (vm-run builds too, e.g. a demo run
+# beside make check): the second waits, then finds nothing to do.
+exec 9>"$TOP/build/.module-lock-$FLAVOUR"
+flock 9
 rsync -a --delete \
     --include=/Kbuild --include=/rust/ --include=/rust/** \
     --include=/fs/ --include=/fs/rbtrfs/ --include=/fs/rbtrfs/** \
