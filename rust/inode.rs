@@ -496,26 +496,38 @@ unsafe extern "C" fn iterate_shared<T: FileSystem>(
     })
 }
 
-/// `address_space_operations.read_folio`: the folio is locked; it is marked
-/// up to date on success and unlocked in any case.
-unsafe extern "C" fn read_folio<T: FileSystem>(
-    _file: *mut bindings::file,
-    folio: *mut bindings::folio,
-) -> c_int {
-    // SAFETY: The folio is locked and belongs to the mapping of one of our
-    // initialised inodes, which the page cache keeps alive.
-    let inode = unsafe { INode::<T>::from_raw(bindings::rbtrfs_folio_inode(folio)) };
-    // SAFETY: Locked by the caller, exclusively ours until we unlock it.
-    let mut locked = unsafe { LockedFolio::from_raw(folio) };
-    let ret = T::read_folio(inode, &mut locked);
-    // SAFETY: We hold the folio lock.
+/// Fills a locked folio of one of our inodes with `T::read_folio`, marks it
+/// up to date on success, and unlocks it in any case.
+///
+/// # Safety
+///
+/// `folio` is locked by the caller, which hands it to us until we unlock
+/// it, and belongs to the mapping of a live, initialised inode of `T`.
+unsafe fn fill_and_unlock<T: FileSystem>(folio: *mut bindings::folio) -> Result {
+    // SAFETY: Per the safety contract, the folio's inode is a live inode of
+    // ours (the page cache keeps it alive) and the folio is ours to fill.
+    let ret = unsafe {
+        let inode = INode::<T>::from_raw(bindings::rbtrfs_folio_inode(folio));
+        T::read_folio(inode, &mut LockedFolio::from_raw(folio))
+    };
+    // SAFETY: We hold the folio lock (safety contract).
     unsafe {
         if ret.is_ok() {
             bindings::rbtrfs_folio_mark_uptodate(folio);
         }
         bindings::folio_unlock(folio);
     }
-    match ret {
+    ret
+}
+
+/// `address_space_operations.read_folio`: the folio is locked; it is marked
+/// up to date on success and unlocked in any case.
+unsafe extern "C" fn read_folio<T: FileSystem>(
+    _file: *mut bindings::file,
+    folio: *mut bindings::folio,
+) -> c_int {
+    // SAFETY: The page cache passes a locked folio of one of our inodes.
+    match unsafe { fill_and_unlock::<T>(folio) } {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
     }
@@ -532,15 +544,9 @@ unsafe extern "C" fn readahead<T: FileSystem>(rac: *mut bindings::readahead_cont
         if folio.is_null() {
             break;
         }
-        // SAFETY: As in `read_folio`: locked, ours, in a live inode's mapping.
-        unsafe {
-            let inode = INode::<T>::from_raw(bindings::rbtrfs_folio_inode(folio));
-            let mut locked = LockedFolio::from_raw(folio);
-            if T::read_folio(inode, &mut locked).is_ok() {
-                bindings::rbtrfs_folio_mark_uptodate(folio);
-            }
-            bindings::folio_unlock(folio);
-        }
+        // SAFETY: `readahead_folio` returns a locked folio of this mapping,
+        // one of our inodes; the error is reported by a later `read_folio`.
+        let _ = unsafe { fill_and_unlock::<T>(folio) };
     }
 }
 

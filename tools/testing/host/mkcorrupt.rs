@@ -110,6 +110,32 @@ impl Rng {
         let mask = if self.chance(1, 2) { 1u8 << self.below(8) } else { 1 + self.below(255) as u8 };
         old ^ mask
     }
+
+    /// Copies `orig` and flips `n` distinct bytes of it, each drawn from
+    /// `first` with probability `num/den` and from `second` otherwise.
+    /// Returns the copy and the flipped offsets, sorted.
+    pub fn flip_distinct(
+        &mut self,
+        orig: &[u8],
+        n: usize,
+        (num, den): (u64, u64),
+        first: &[(usize, usize)],
+        second: &[(usize, usize)],
+    ) -> (Vec<u8>, Vec<usize>) {
+        let mut flips = Vec::new();
+        while flips.len() < n {
+            let off = if self.chance(num, den) { self.pick(first) } else { self.pick(second) }.unwrap();
+            if !flips.contains(&off) {
+                flips.push(off);
+            }
+        }
+        flips.sort_unstable();
+        let mut buf = orig.to_vec();
+        for &o in &flips {
+            buf[o] = self.flip(buf[o]);
+        }
+        (buf, flips)
+    }
 }
 
 /// `ranges` minus `[lo, hi)`.
@@ -366,18 +392,7 @@ impl Pristine {
             vec![(0, csum_size), (CSUM_SIZE, SUPER_INFO_SIZE)]
         };
         let n = 1 + rng.below(3) as usize;
-        let mut flips = Vec::new();
-        while flips.len() < n {
-            let off = if rng.chance(4, 5) { rng.pick(&meaningful) } else { rng.pick(&anywhere) }.unwrap();
-            if !flips.contains(&off) {
-                flips.push(off);
-            }
-        }
-        flips.sort_unstable();
-        let mut sb = orig.clone();
-        for &o in &flips {
-            sb[o] = rng.flip(sb[o]);
-        }
+        let (mut sb, flips) = rng.flip_distinct(&orig, n, (4, 5), &meaningful, &anywhere);
         let resealed = if reseal {
             // With the checksum type the corrupted superblock names, if it
             // is one we compute; else the pristine one.
@@ -421,18 +436,7 @@ impl Pristine {
         let head = exclude(&[(0, head_end)], lo, hi);
         let used = exclude(&used, lo, hi);
         let n = 1 + rng.below(4) as usize;
-        let mut flips = Vec::new();
-        while flips.len() < n {
-            let off = if rng.chance(1, 2) { rng.pick(&head) } else { rng.pick(&used) }.unwrap();
-            if !flips.contains(&off) {
-                flips.push(off);
-            }
-        }
-        flips.sort_unstable();
-        let mut buf = orig.clone();
-        for &o in &flips {
-            buf[o] = rng.flip(buf[o]);
-        }
+        let (mut buf, flips) = rng.flip_distinct(&orig, n, (1, 2), &head, &used);
         if reseal {
             let mut c = [0u8; 32];
             self.img.csum_type.compute(&buf[CSUM_SIZE..], &mut c);
