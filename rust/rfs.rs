@@ -24,3 +24,4 @@ pub mod print;
 pub mod rwsem;
 pub mod sysfs;
 pub mod time;
+pub mod vec;

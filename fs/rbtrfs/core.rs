@@ -11,7 +11,11 @@
 
 pub mod checksum;
 pub mod ctree;
+pub mod error;
+pub mod extent_io;
 pub mod format;
 pub mod items;
+#[path = "mem_host.rs"]
+pub mod mem;
 pub mod validate;
 pub mod volumes;

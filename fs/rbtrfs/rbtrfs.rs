@@ -19,10 +19,16 @@ mod messages;
 pub mod checksum;
 pub mod ctree;
 mod disk_io;
+pub mod error;
+pub mod extent_io;
 mod file;
 pub mod format;
 mod inode;
 pub mod items;
+/// The core's fallible vectors: `rfs::vec` in the module.
+pub mod mem {
+    pub use crate::rfs::vec::{NoMem, Vec};
+}
 #[path = "super.rs"]
 mod super_;
 mod sysfs;
