@@ -11,10 +11,12 @@
 
 pub mod checksum;
 pub mod ctree;
+pub mod ctree_write;
 pub mod error;
 pub mod extent_io;
 pub mod format;
 pub mod items;
+pub mod items_write;
 #[path = "mem_host.rs"]
 pub mod mem;
 pub mod validate;

@@ -18,6 +18,7 @@ mod messages;
 
 pub mod checksum;
 pub mod ctree;
+pub mod ctree_write;
 mod disk_io;
 pub mod error;
 pub mod extent_io;
@@ -25,6 +26,7 @@ mod file;
 pub mod format;
 mod inode;
 pub mod items;
+pub mod items_write;
 /// The core's fallible vectors: `rfs::vec` in the module.
 pub mod mem {
     pub use crate::rfs::vec::{NoMem, Vec};

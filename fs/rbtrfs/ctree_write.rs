@@ -1,0 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! (being written)
+
+#![forbid(unsafe_code)]
