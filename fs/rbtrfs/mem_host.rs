@@ -16,7 +16,7 @@ use core::ops::{Deref, DerefMut};
 pub struct NoMem;
 
 /// A growable vector whose allocations can fail.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Vec<T>(alloc::vec::Vec<T>);
 
 impl<T> Vec<T> {
@@ -99,6 +99,12 @@ impl<T: Clone> Vec<T> {
         }
         self.0.resize(n, v);
         Ok(())
+    }
+}
+
+impl<T> Default for Vec<T> {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

@@ -1,2 +1,164 @@
 // SPDX-License-Identifier: GPL-2.0
-//! (being written)
+//! Transactions against real images: change trees through the B-tree write
+//! path, commit (delayed refs, extent items, free space tree, block group
+//! items, root items, superblock), then let `btrfs check` judge the image
+//! and read everything back.
+
+mod common;
+mod image;
+
+use common::{mkfs, Scratch};
+use image::Image;
+use rbtrfs_core::checksum::name_hash;
+use rbtrfs_core::ctree::{key_type, objectid, Key, Path};
+use rbtrfs_core::ctree_write::{del_items, insert_item, search_slot, WPath};
+use rbtrfs_core::error::{Errno, Result as CResult, EIO};
+use rbtrfs_core::extent_io::Overlay;
+use rbtrfs_core::mem;
+use rbtrfs_core::transaction::{commit, Device, FsState, Trans};
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::Path as FsPath;
+use std::process::Command;
+
+/// The image file as a device.
+struct FileDev(File);
+
+impl Device for FileDev {
+    fn write_at(&self, physical: u64, data: &[u8]) -> CResult {
+        self.0.write_all_at(data, physical).map_err(|_| EIO)
+    }
+    fn flush(&self) -> CResult {
+        self.0.sync_data().map_err(|_| EIO)
+    }
+    fn size(&self) -> u64 {
+        self.0.metadata().map(|m| m.len()).unwrap_or(0)
+    }
+}
+
+fn open_rw(img: &FsPath) -> (Image, FsState, FileDev) {
+    let image = Image::open(img);
+    let mut chunks = mem::Vec::new();
+    for c in &image.chunks {
+        chunks.push(*c).unwrap();
+    }
+    let fs = FsState::open(&image, &image.sb, chunks).unwrap_or_else(|e| panic!("open rw: {:?}", e));
+    let dev = FileDev(OpenOptions::new().write(true).open(img).unwrap());
+    (image, fs, dev)
+}
+
+fn btrfs_check(img: &FsPath) {
+    let out = Command::new("btrfs").args(["check", "--readonly"]).arg(img).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && !text.contains("ERROR"), "btrfs check failed:\n{}", text);
+}
+
+/// An xattr entry (a DIR_ITEM-format item) on the root directory.
+fn xattr_item(name: &[u8], value: &[u8], transid: u64) -> Vec<u8> {
+    let mut v = Vec::new();
+    v.extend_from_slice(&[0u8; 17]); // location: zero key
+    v.extend_from_slice(&transid.to_le_bytes());
+    v.extend_from_slice(&(value.len() as u16).to_le_bytes());
+    v.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    v.push(8); // BTRFS_FT_XATTR
+    v.extend_from_slice(name);
+    v.extend_from_slice(value);
+    v
+}
+
+fn xattr_key(name: &[u8]) -> Key {
+    Key::new(256, key_type::XATTR_ITEM, u64::from(name_hash(name)))
+}
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+/// Every xattr of the root directory, read through the current trees.
+fn read_xattrs(image: &Image, fs: &FsState) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    let ov = Overlay { dirty: &fs.dirty, src: image };
+    let root = fs.root(objectid::FS_TREE).unwrap();
+    let mut p = Path::new();
+    p.search(&ov, root.bytenr, root.level, root.generation, &Key::new(256, key_type::XATTR_ITEM, 0)).unwrap();
+    let mut out = BTreeMap::new();
+    while let Some(item) = p.item().unwrap() {
+        if item.key.objectid != 256 || item.key.ty != key_type::XATTR_ITEM {
+            break;
+        }
+        let d = item.data;
+        let dl = u16::from_le_bytes([d[25], d[26]]) as usize;
+        let nl = u16::from_le_bytes([d[27], d[28]]) as usize;
+        out.insert(d[30..30 + nl].to_vec(), d[30 + nl..30 + nl + dl].to_vec());
+        if !p.next_item(&ov).unwrap() {
+            break;
+        }
+    }
+    out
+}
+
+fn set_xattr(t: &mut Trans<'_, Image>, name: &[u8], value: &[u8]) -> CResult {
+    let transid = t.fs.transid();
+    let data = xattr_item(name, value, transid);
+    t.with_root(objectid::FS_TREE, |t, root| insert_item(t, root, &xattr_key(name), &data))
+}
+
+fn remove_xattr(t: &mut Trans<'_, Image>, name: &[u8]) -> CResult {
+    t.with_root(objectid::FS_TREE, |t, root| {
+        let mut p = WPath::new();
+        if !search_slot(t, root, &xattr_key(name), &mut p, -1, true)? {
+            return Err(Errno(2));
+        }
+        del_items(t, root, &mut p, 1)
+    })
+}
+
+/// Many transactions of xattr inserts and deletes on the root directory:
+/// the fs tree grows to several levels, blocks are COWed, allocated and
+/// freed across commits; `btrfs check` must find every commit clean.
+#[test]
+fn xattr_transactions_check_clean() {
+    let dir = Scratch::new("trans-xattr");
+    let img = mkfs(&dir.0, "x.img", 256 << 20, &[]);
+    let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+    let mut rng = Rng(0x5eed);
+    for round in 0..6 {
+        let (image, mut fs, dev) = open_rw(&img);
+        for _ in 0..3 {
+            {
+                let mut t = Trans::new(&mut fs, &image).unwrap();
+                for _ in 0..600 {
+                    let r = rng.next();
+                    let existing = model.keys().nth((r >> 8) as usize % model.len().max(1)).cloned();
+                    if r % 3 == 0 && existing.is_some() {
+                        let name = existing.unwrap();
+                        remove_xattr(&mut t, &name).unwrap();
+                        model.remove(&name);
+                    } else {
+                        let name = format!("user.r{}-{:x}", round, rng.next()).into_bytes();
+                        if model.contains_key(&name) || model.keys().any(|k| xattr_key(k) == xattr_key(&name)) {
+                            continue;
+                        }
+                        let len = (rng.next() % 1500) as usize;
+                        let value: Vec<u8> = (0..len).map(|i| (i as u8) ^ (round as u8)).collect();
+                        set_xattr(&mut t, &name, &value).unwrap();
+                        model.insert(name, value);
+                    }
+                }
+            }
+            assert_eq!(read_xattrs(&image, &fs), model, "before commit");
+            commit(&mut fs, &image, &dev).unwrap();
+        }
+        drop(fs);
+        btrfs_check(&img);
+        let (image, fs, _dev) = open_rw(&img);
+        assert_eq!(read_xattrs(&image, &fs), model, "after reopen, round {}", round);
+    }
+    assert!(model.len() > 1000);
+}

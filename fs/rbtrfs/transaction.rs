@@ -1,0 +1,604 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Transactions (C: `transaction.c`, the commit half of `disk-io.c`).
+//!
+//! [`FsState`] is the writable state of a mounted filesystem: the roots of
+//! every tree, the block groups, and the running transaction's dirty
+//! blocks and delayed refs. A [`Trans`] is a handle on it for changing
+//! trees: it implements [`TreeCtx`] for the B-tree code, allocating tree
+//! blocks from the block groups and queueing their references.
+//!
+//! [`commit`] makes the running transaction durable:
+//! 1. run delayed refs, write block group items and root items, over and
+//!    over until nothing changes (each step changes trees, which queues
+//!    more refs);
+//! 2. checksum every dirty block and write it to every copy (DUP);
+//! 3. flush, then write the superblock, with the new roots and a rotated
+//!    backup root slot, to every mirror that fits the device, and flush;
+//! 4. release the space pinned by the transaction.
+//!
+//! Readers of committed state never see a half-written transaction: the
+//! superblock is written last, after a flush, and nothing a committed tree
+//! points to is overwritten (copy-on-write, pinning).
+
+#![forbid(unsafe_code)]
+
+use crate::block_group::{BlockGroup, BlockGroups};
+use crate::checksum::CsumType;
+use crate::ctree::{key_type, objectid, Key, Path, SearchError, TreeSource};
+use crate::ctree_write::{item_data_mut, search_slot, WPath};
+use crate::delayed_ref::{DelayedRef, DelayedRefs, NewExtent, RefKind};
+use crate::error::{Errno, Result, EIO, ENOSPC, EOPNOTSUPP, EROFS, EUCLEAN};
+use crate::extent_io::{init_header, DirtyBlocks, HeaderInit, RootNode, TreeCtx};
+use crate::extent_tree;
+use crate::format::{self, compat_ro, incompat, SuperBlock, SuperBlockMut, CSUM_SIZE, SUPER_INFO_SIZE};
+use crate::free_space_tree;
+use crate::items::{BlockGroupItem, BlockGroupItemMut, RootItem, RootItemExtMut, RootItemMut};
+use crate::mem::Vec;
+use crate::volumes::{block_group as bg_flags, ChunkInfo};
+
+/// What every tree block written by this filesystem has in common.
+#[derive(Clone, Copy, Debug)]
+pub struct Geo {
+    /// Tree block size.
+    pub nodesize: u32,
+    /// Data block size.
+    pub sectorsize: u32,
+    /// Checksum algorithm.
+    pub csum_type: CsumType,
+    /// The uuid in tree block headers (the metadata uuid).
+    pub fsid: [u8; 16],
+    /// The chunk tree's uuid, in every header.
+    pub chunk_tree_uuid: [u8; 16],
+    /// Skinny metadata extent items.
+    pub skinny: bool,
+}
+
+/// One tree's root, as the running transaction sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct TreeRoot {
+    /// Where it is now.
+    pub node: RootNode,
+    /// The key of its ROOT_ITEM in the tree of tree roots (unused for the
+    /// root and chunk trees, which the superblock records).
+    pub item_key: Key,
+    /// Where the last commit left it.
+    pub commit: RootNode,
+}
+
+/// Writes to the device (the kernel's block device, or an image file).
+pub trait Device {
+    /// Writes `data` at byte `physical`.
+    fn write_at(&self, physical: u64, data: &[u8]) -> Result;
+    /// Makes every completed write durable.
+    fn flush(&self) -> Result;
+    /// Size of the device in bytes.
+    fn size(&self) -> u64;
+}
+
+/// The writable state of a mounted filesystem.
+pub struct FsState {
+    /// Header fields and sizes.
+    pub geo: Geo,
+    /// Every chunk, for mapping logical addresses to the device.
+    pub chunks: Vec<ChunkInfo>,
+    /// The superblock as last written (or read).
+    pub sb: Vec<u8>,
+    /// The last committed transaction.
+    pub generation: u64,
+    /// Every tree's root, by objectid.
+    pub roots: Vec<TreeRoot>,
+    /// Block groups and their free space.
+    pub bgs: BlockGroups,
+    /// The running transaction's dirty tree blocks.
+    pub dirty: DirtyBlocks,
+    /// The running transaction's queued reference changes.
+    pub refs: DelayedRefs,
+    /// A commit failed: the filesystem is read-only until unmounted.
+    pub aborted: bool,
+    meta_hint: u64,
+}
+
+fn read_err<E>(e: SearchError<E>) -> Errno {
+    match e {
+        SearchError::Read(_) => EIO,
+        SearchError::Tree(_) => EUCLEAN,
+    }
+}
+
+/// Why a filesystem cannot be written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RwRefusal {
+    /// No free space tree: allocation needs it.
+    NoFreeSpaceTree,
+    /// Metadata extent items are not skinny.
+    NotSkinny,
+    /// A profile other than SINGLE or DUP.
+    Profile,
+    /// Some other damage found while loading: the errno.
+    Load(Errno),
+}
+
+impl FsState {
+    /// Loads what writing needs from a mounted filesystem whose superblock
+    /// is `sb` and chunks `chunks`: every root, every block group and its
+    /// free space (from the free space tree).
+    pub fn open<S: TreeSource>(src: &S, sb: &[u8], chunks: Vec<ChunkInfo>) -> core::result::Result<Self, RwRefusal> {
+        let s = SuperBlock::new(sb).ok_or(RwRefusal::Load(EUCLEAN))?;
+        let ro = s.compat_ro_flags();
+        if ro & compat_ro::FREE_SPACE_TREE == 0 || ro & compat_ro::FREE_SPACE_TREE_VALID == 0 {
+            return Err(RwRefusal::NoFreeSpaceTree);
+        }
+        if s.incompat_flags() & incompat::SKINNY_METADATA == 0 {
+            return Err(RwRefusal::NotSkinny);
+        }
+        let csum_type = CsumType::from_disk(s.csum_type()).ok_or(RwRefusal::Load(EUCLEAN))?;
+        let fsid = if s.incompat_flags() & incompat::METADATA_UUID != 0 { *s.metadata_uuid() } else { *s.fsid() };
+        let l = |e: Errno| RwRefusal::Load(e);
+        // The chunk tree uuid is in the chunk root's header.
+        let chunk_root = RootNode {
+            objectid: objectid::CHUNK_TREE,
+            bytenr: s.chunk_root(),
+            level: s.chunk_root_level(),
+            generation: s.chunk_root_generation(),
+        };
+        let mut chunk_tree_uuid = [0u8; 16];
+        {
+            let b = src.read_tree_block(chunk_root.bytenr, chunk_root.level, chunk_root.generation).map_err(|_| l(EIO))?;
+            chunk_tree_uuid.copy_from_slice(b.as_ref().get(64..80).ok_or(l(EUCLEAN))?);
+        }
+        let mut sbv = Vec::new();
+        sbv.extend_from_slice(&sb[..SUPER_INFO_SIZE]).map_err(|_| l(crate::error::ENOMEM))?;
+        let mut fs = FsState {
+            geo: Geo {
+                nodesize: s.nodesize(),
+                sectorsize: s.sectorsize(),
+                csum_type,
+                fsid,
+                chunk_tree_uuid,
+                skinny: true,
+            },
+            chunks,
+            sb: sbv,
+            generation: s.generation(),
+            roots: Vec::new(),
+            bgs: BlockGroups::new(),
+            dirty: DirtyBlocks::new(),
+            refs: DelayedRefs::new(),
+            aborted: false,
+            meta_hint: 0,
+        };
+        if fs.chunks.iter().any(|c| c.type_flags & bg_flags::PROFILE_MASK & !bg_flags::DUP != 0) {
+            return Err(RwRefusal::Profile);
+        }
+        let tree_root =
+            RootNode { objectid: objectid::ROOT_TREE, bytenr: s.root(), level: s.root_level(), generation: s.generation() };
+        fs.add_root(TreeRoot { node: tree_root, item_key: Key::MIN, commit: tree_root }).map_err(l)?;
+        fs.add_root(TreeRoot { node: chunk_root, item_key: Key::MIN, commit: chunk_root }).map_err(l)?;
+        fs.load_roots(src, &tree_root).map_err(l)?;
+        fs.load_block_groups(src).map_err(l)?;
+        Ok(fs)
+    }
+
+    fn add_root(&mut self, r: TreeRoot) -> Result {
+        let i = match self.roots.binary_search_by_key(&r.node.objectid, |x| x.node.objectid) {
+            Ok(_) => return Err(EUCLEAN),
+            Err(i) => i,
+        };
+        self.roots.insert(i, r)?;
+        Ok(())
+    }
+
+    /// Reads every ROOT_ITEM of the tree of tree roots.
+    fn load_roots<S: TreeSource>(&mut self, src: &S, tree_root: &RootNode) -> Result {
+        let mut p = Path::new();
+        p.search(src, tree_root.bytenr, tree_root.level, tree_root.generation, &Key::MIN).map_err(read_err)?;
+        loop {
+            let Some(item) = p.item()? else { break };
+            if item.key.ty == key_type::ROOT_ITEM {
+                let r = RootItem::new(item.data).ok_or(EUCLEAN)?;
+                let node = RootNode {
+                    objectid: item.key.objectid,
+                    bytenr: r.bytenr(),
+                    level: r.level(),
+                    generation: r.generation(),
+                };
+                self.add_root(TreeRoot { node, item_key: item.key, commit: node })?;
+            }
+            if !p.next_item(src).map_err(read_err)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads every block group item and its free space.
+    fn load_block_groups<S: TreeSource>(&mut self, src: &S) -> Result {
+        let extent = self.root(objectid::EXTENT_TREE).ok_or(EUCLEAN)?;
+        let fst = self.root(free_space_tree::TREE).ok_or(EUCLEAN)?;
+        for i in 0..self.chunks.len() {
+            let (start, len) = (self.chunks[i].logical, self.chunks[i].length);
+            let mut p = Path::new();
+            let key = Key::new(start, key_type::BLOCK_GROUP_ITEM, len);
+            if !p.search(src, extent.bytenr, extent.level, extent.generation, &key).map_err(read_err)? {
+                return Err(EUCLEAN);
+            }
+            let item = p.item()?.ok_or(EUCLEAN)?;
+            let b = BlockGroupItem::new(item.data).ok_or(EUCLEAN)?;
+            let mut bg = BlockGroup::new(start, len, b.flags(), b.used(), b.chunk_objectid());
+            free_space_tree::load(src, &fst, &mut bg, self.geo.sectorsize)?;
+            self.bgs.insert(bg)?;
+        }
+        Ok(())
+    }
+
+    /// The running transaction's id.
+    pub fn transid(&self) -> u64 {
+        self.generation + 1
+    }
+
+    /// Where tree `id` is now.
+    pub fn root(&self, id: u64) -> Option<RootNode> {
+        self.roots.binary_search_by_key(&id, |r| r.node.objectid).ok().map(|i| self.roots[i].node)
+    }
+
+    fn root_mut(&mut self, id: u64) -> Option<&mut TreeRoot> {
+        match self.roots.binary_search_by_key(&id, |r| r.node.objectid) {
+            Ok(i) => Some(&mut self.roots[i]),
+            Err(_) => None,
+        }
+    }
+
+    /// The chunk holding `logical`.
+    pub fn chunk(&self, logical: u64) -> Option<&ChunkInfo> {
+        self.chunks.iter().find(|c| c.contains(logical))
+    }
+
+    /// Whether the running transaction changed anything.
+    pub fn has_changes(&self) -> bool {
+        !self.dirty.is_empty() || !self.refs.is_empty()
+    }
+}
+
+/// A handle for changing trees in the running transaction.
+pub struct Trans<'a, S> {
+    /// The filesystem.
+    pub fs: &'a mut FsState,
+    /// Where committed blocks are read from.
+    pub src: &'a S,
+}
+
+impl<'a, S: TreeSource> Trans<'a, S> {
+    /// Joins the running transaction.
+    pub fn new(fs: &'a mut FsState, src: &'a S) -> Result<Self> {
+        if fs.aborted {
+            return Err(EROFS);
+        }
+        Ok(Trans { fs, src })
+    }
+
+    /// Runs `f` on tree `id`'s root; a copy-on-write of the root block
+    /// moves the root, which is recorded.
+    pub fn with_root<R>(&mut self, id: u64, f: impl FnOnce(&mut Self, &mut RootNode) -> Result<R>) -> Result<R> {
+        let mut node = self.fs.root(id).ok_or(EUCLEAN)?;
+        let r = f(self, &mut node);
+        if let Some(tr) = self.fs.root_mut(id) {
+            tr.node = node;
+        }
+        r
+    }
+
+    /// Gives back the space of an extent allocated in this transaction
+    /// that never reached the extent tree.
+    pub(crate) fn unreserve(&mut self, bytenr: u64, len: u64) -> Result {
+        let bg = self.fs.bgs.get_mut(bytenr).ok_or(EUCLEAN)?;
+        bg.reserved = bg.reserved.checked_sub(len).ok_or(EUCLEAN)?;
+        bg.free.add(bytenr, len)
+    }
+
+    /// A new extent's item was inserted: its reserved bytes are used.
+    pub(crate) fn space_taken(&mut self, bytenr: u64, len: u64) -> Result {
+        let bg = self.fs.bgs.get_mut(bytenr).ok_or(EUCLEAN)?;
+        bg.reserved = bg.reserved.checked_sub(len).ok_or(EUCLEAN)?;
+        bg.used += len;
+        bg.dirty = true;
+        let range = (bg.start, bg.length);
+        extent_tree::fst_remove(self, range, bytenr, len)
+    }
+
+    /// An extent's item was deleted: its bytes are free on disk, and
+    /// pinned in memory until the commit.
+    pub(crate) fn space_freed(&mut self, bytenr: u64, len: u64) -> Result {
+        let bg = self.fs.bgs.get_mut(bytenr).ok_or(EUCLEAN)?;
+        bg.used = bg.used.checked_sub(len).ok_or(EUCLEAN)?;
+        bg.dirty = true;
+        bg.pinned.push((bytenr, len))?;
+        let range = (bg.start, bg.length);
+        extent_tree::fst_add(self, range, bytenr, len)
+    }
+
+    /// Queues a data extent reference change (file extent items).
+    pub fn data_ref(&mut self, bytenr: u64, num_bytes: u64, kind: RefKind, delta: i64, new: bool) -> Result {
+        self.fs.refs.add(DelayedRef { bytenr, num_bytes, kind, delta, new_extent: new.then_some(NewExtent::Data) })
+    }
+
+    /// Allocates `len` bytes for data; the caller queues the reference
+    /// (with `new`) once a file extent item points at it.
+    pub fn alloc_data(&mut self, len: u64, hint: u64) -> Result<u64> {
+        let ss = u64::from(self.fs.geo.sectorsize);
+        self.fs.bgs.alloc(bg_flags::DATA, len, ss, hint).ok_or(ENOSPC)
+    }
+
+    /// Gives back data space allocated but never referenced.
+    pub fn free_unused_data(&mut self, bytenr: u64, len: u64) -> Result {
+        self.unreserve(bytenr, len)
+    }
+}
+
+impl<S: TreeSource> TreeCtx for Trans<'_, S> {
+    type Src = S;
+
+    fn src(&self) -> &S {
+        self.src
+    }
+
+    fn dirty(&self) -> &DirtyBlocks {
+        &self.fs.dirty
+    }
+
+    fn dirty_mut(&mut self) -> &mut DirtyBlocks {
+        &mut self.fs.dirty
+    }
+
+    fn transid(&self) -> u64 {
+        self.fs.transid()
+    }
+
+    fn nodesize(&self) -> u32 {
+        self.fs.geo.nodesize
+    }
+
+    fn header_init(&self, bytenr: u64, owner: u64, level: u8) -> HeaderInit {
+        HeaderInit {
+            bytenr,
+            generation: self.fs.transid(),
+            owner,
+            level,
+            fsid: self.fs.geo.fsid,
+            chunk_tree_uuid: self.fs.geo.chunk_tree_uuid,
+        }
+    }
+
+    fn alloc_tree_block(&mut self, owner: u64, level: u8, first_key: &Key) -> Result<u64> {
+        let ty = if owner == objectid::CHUNK_TREE { bg_flags::SYSTEM } else { bg_flags::METADATA };
+        let ns = u64::from(self.fs.geo.nodesize);
+        let bytenr = self.fs.bgs.alloc(ty, ns, ns, self.fs.meta_hint).ok_or(ENOSPC)?;
+        self.fs.meta_hint = bytenr + ns;
+        let r = DelayedRef {
+            bytenr,
+            num_bytes: ns,
+            kind: RefKind::Tree { root: owner },
+            delta: 1,
+            new_extent: Some(NewExtent::Tree { level, key: *first_key }),
+        };
+        if let Err(e) = self.fs.refs.add(r) {
+            let _ = self.unreserve(bytenr, ns);
+            return Err(e);
+        }
+        Ok(bytenr)
+    }
+
+    fn free_tree_block(&mut self, owner: u64, bytenr: u64, _level: u8) -> Result {
+        self.fs.dirty.remove(bytenr);
+        if let Some(len) = self.fs.refs.cancel_new(bytenr) {
+            // Never written: reuse at once.
+            return self.unreserve(bytenr, len);
+        }
+        let ns = u64::from(self.fs.geo.nodesize);
+        self.fs.refs.add(DelayedRef { bytenr, num_bytes: ns, kind: RefKind::Tree { root: owner }, delta: -1, new_extent: None })
+    }
+}
+
+/// Writes each dirty block group's `used` into its item.
+fn update_block_groups<S: TreeSource>(t: &mut Trans<'_, S>) -> Result<bool> {
+    let mut changed = false;
+    loop {
+        let Some((start, len, used)) = t.fs.bgs.iter().find(|g| g.dirty).map(|g| (g.start, g.length, g.used)) else {
+            break;
+        };
+        t.with_root(objectid::EXTENT_TREE, |t, root| {
+            let mut p = WPath::new();
+            if !search_slot(t, root, &Key::new(start, key_type::BLOCK_GROUP_ITEM, len), &mut p, 0, true)? {
+                return Err(EUCLEAN);
+            }
+            BlockGroupItemMut::new(item_data_mut(t, &p)?).ok_or(EUCLEAN)?.set_used(used);
+            Ok(())
+        })?;
+        if let Some(g) = t.fs.bgs.get_mut(start) {
+            g.dirty = false;
+        }
+        changed = true;
+    }
+    Ok(changed)
+}
+
+/// Writes every moved root into its ROOT_ITEM.
+fn update_root_items<S: TreeSource>(t: &mut Trans<'_, S>) -> Result<bool> {
+    let mut changed = false;
+    let transid = t.fs.transid();
+    for i in 0..t.fs.roots.len() {
+        let r = t.fs.roots[i];
+        let id = r.node.objectid;
+        if id == objectid::ROOT_TREE || id == objectid::CHUNK_TREE || r.node == r.commit {
+            continue;
+        }
+        let node = r.node;
+        let done = t.with_root(objectid::ROOT_TREE, |t, root| {
+            let mut p = WPath::new();
+            if !search_slot(t, root, &r.item_key, &mut p, 0, true)? {
+                return Err(EUCLEAN);
+            }
+            let d = item_data_mut(t, &p)?;
+            {
+                let cur = RootItem::new(d).ok_or(EUCLEAN)?;
+                if cur.bytenr() == node.bytenr && cur.level() == node.level && cur.generation() == transid {
+                    return Ok(false);
+                }
+            }
+            let mut ri = RootItemMut::new(d).ok_or(EUCLEAN)?;
+            ri.set_bytenr(node.bytenr);
+            ri.set_level(node.level);
+            ri.set_generation(transid);
+            if let Some(ext) = d.get_mut(RootItem::SIZE..) {
+                if let Some(mut e) = RootItemExtMut::new(ext) {
+                    e.set_generation_v2(transid);
+                }
+            }
+            Ok(true)
+        })?;
+        changed |= done;
+    }
+    Ok(changed)
+}
+
+/// Checksums a tree block in place.
+fn csum_block(buf: &mut [u8], csum_type: CsumType) -> Result {
+    let mut out = [0u8; CSUM_SIZE];
+    if !csum_type.compute(buf.get(CSUM_SIZE..).ok_or(EUCLEAN)?, &mut out) {
+        return Err(EOPNOTSUPP);
+    }
+    buf.get_mut(..CSUM_SIZE).ok_or(EUCLEAN)?.copy_from_slice(&out);
+    Ok(())
+}
+
+/// Writes `buf` at `logical` to every copy.
+fn write_logical<D: Device>(fs: &FsState, dev: &D, logical: u64, buf: &[u8]) -> Result {
+    let chunk = fs.chunk(logical).ok_or(EUCLEAN)?;
+    let m = chunk.map(logical).map_err(|_| EUCLEAN)?;
+    if (m.len as usize) < buf.len() {
+        return Err(EUCLEAN);
+    }
+    for s in m.mirrors() {
+        dev.write_at(s.physical, buf)?;
+    }
+    Ok(())
+}
+
+/// Fills in the superblock for transaction `transid`.
+fn update_super(fs: &mut FsState, transid: u64) -> Result {
+    let tree = fs.root(objectid::ROOT_TREE).ok_or(EUCLEAN)?;
+    let chunk = fs.root(objectid::CHUNK_TREE).ok_or(EUCLEAN)?;
+    let used = fs.bgs.bytes_used();
+    let roots = [objectid::EXTENT_TREE, objectid::FS_TREE, objectid::DEV_TREE, objectid::CSUM_TREE]
+        .map(|id| fs.root(id).unwrap_or(RootNode { objectid: id, bytenr: 0, level: 0, generation: 0 }));
+    // The backup slot after the one holding the previous commit.
+    let prev = {
+        let s = SuperBlock::new(&fs.sb).ok_or(EUCLEAN)?;
+        (0..format::NUM_BACKUP_ROOTS).find(|&i| s.backup_root(i).tree_root_gen() == transid - 1)
+    };
+    let mut s = SuperBlockMut::new(&mut fs.sb).ok_or(EUCLEAN)?;
+    s.set_generation(transid);
+    s.set_root(tree.bytenr);
+    s.set_root_level(tree.level);
+    s.set_chunk_root(chunk.bytenr);
+    s.set_chunk_root_level(chunk.level);
+    s.set_chunk_root_generation(chunk.generation);
+    s.set_bytes_used(used);
+    let slot = prev.map_or(0, |i| (i + 1) % format::NUM_BACKUP_ROOTS);
+    let total = s.total_bytes();
+    let ndev = s.num_devices();
+    let mut b = s.backup_root_mut(slot);
+    b.set_tree_root(tree.bytenr);
+    b.set_tree_root_gen(transid);
+    b.set_tree_root_level(tree.level);
+    b.set_chunk_root(chunk.bytenr);
+    b.set_chunk_root_gen(chunk.generation);
+    b.set_chunk_root_level(chunk.level);
+    let [ext, fsr, dev, csum] = roots;
+    b.set_extent_root(ext.bytenr);
+    b.set_extent_root_gen(ext.generation);
+    b.set_extent_root_level(ext.level);
+    b.set_fs_root(fsr.bytenr);
+    b.set_fs_root_gen(fsr.generation);
+    b.set_fs_root_level(fsr.level);
+    b.set_dev_root(dev.bytenr);
+    b.set_dev_root_gen(dev.generation);
+    b.set_dev_root_level(dev.level);
+    b.set_csum_root(csum.bytenr);
+    b.set_csum_root_gen(csum.generation);
+    b.set_csum_root_level(csum.level);
+    b.set_total_bytes(total);
+    b.set_bytes_used(used);
+    b.set_num_devices(ndev);
+    Ok(())
+}
+
+/// Commits the running transaction; returns the blocks written (by
+/// logical address), for the caller's block cache. On error the
+/// filesystem is marked aborted and nothing further may be written.
+pub fn commit<S: TreeSource, D: Device>(fs: &mut FsState, src: &S, dev: &D) -> Result<Vec<(u64, Vec<u8>)>> {
+    if fs.aborted {
+        return Err(EROFS);
+    }
+    let r = commit_inner(fs, src, dev);
+    if r.is_err() {
+        fs.aborted = true;
+    }
+    r
+}
+
+fn commit_inner<S: TreeSource, D: Device>(fs: &mut FsState, src: &S, dev: &D) -> Result<Vec<(u64, Vec<u8>)>> {
+    let transid = fs.transid();
+    {
+        let mut t = Trans::new(fs, src)?;
+        loop {
+            extent_tree::run_delayed_refs(&mut t)?;
+            let a = update_block_groups(&mut t)?;
+            let b = update_root_items(&mut t)?;
+            if !a && !b && t.fs.refs.is_empty() {
+                break;
+            }
+        }
+    }
+    // Every block, checksummed, to every copy.
+    let csum_type = fs.geo.csum_type;
+    for (_, buf) in fs.dirty.iter_mut() {
+        csum_block(buf, csum_type)?;
+    }
+    for (bytenr, buf) in fs.dirty.iter() {
+        write_logical(fs, dev, bytenr, buf)?;
+    }
+    dev.flush()?;
+    update_super(fs, transid)?;
+    let size = dev.size();
+    for off in format::SUPER_MIRROR_OFFSETS {
+        if off + SUPER_INFO_SIZE as u64 > size {
+            break;
+        }
+        let mut copy = Vec::new();
+        copy.extend_from_slice(&fs.sb)?;
+        SuperBlockMut::new(&mut copy).ok_or(EUCLEAN)?.set_bytenr(off);
+        csum_block(&mut copy, csum_type)?;
+        dev.write_at(off, &copy)?;
+        if off == format::SUPER_INFO_OFFSET {
+            fs.sb.copy_from_slice(&copy);
+        }
+    }
+    dev.flush()?;
+    // Committed: the new roots are the commit roots, pinned space is free.
+    fs.generation = transid;
+    for r in fs.roots.iter_mut() {
+        r.commit = r.node;
+    }
+    for g in fs.bgs.iter_mut() {
+        while let Some((s, l)) = g.pinned.pop() {
+            g.free.add(s, l)?;
+        }
+    }
+    Ok(fs.dirty.take())
+}
+
+/// Initialises a block's header (for the B-tree code's new blocks).
+pub fn new_block_header<C: TreeCtx>(ctx: &C, buf: &mut [u8], bytenr: u64, owner: u64, level: u8) {
+    init_header(buf, &ctx.header_init(bytenr, owner, level));
+}
