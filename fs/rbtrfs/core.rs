@@ -9,15 +9,23 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod block_group;
 pub mod checksum;
 pub mod ctree;
 pub mod ctree_write;
+pub mod dir_item;
 pub mod error;
+pub mod delayed_ref;
 pub mod extent_io;
+pub mod extent_tree;
+pub mod free_space_tree;
+pub mod file_item;
 pub mod format;
+pub mod inode_ops;
 pub mod items;
 pub mod items_write;
 #[path = "mem_host.rs"]
 pub mod mem;
+pub mod transaction;
 pub mod validate;
 pub mod volumes;

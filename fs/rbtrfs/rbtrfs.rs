@@ -16,15 +16,22 @@ pub mod rfs;
 #[macro_use]
 mod messages;
 
+pub mod block_group;
 pub mod checksum;
 pub mod ctree;
 pub mod ctree_write;
 mod disk_io;
+pub mod dir_item;
 pub mod error;
+pub mod delayed_ref;
 pub mod extent_io;
+pub mod extent_tree;
+pub mod free_space_tree;
 mod file;
+pub mod file_item;
 pub mod format;
 mod inode;
+pub mod inode_ops;
 pub mod items;
 pub mod items_write;
 /// The core's fallible vectors: `rfs::vec` in the module.
@@ -34,6 +41,7 @@ pub mod mem {
 #[path = "super.rs"]
 mod super_;
 mod sysfs;
+pub mod transaction;
 pub mod validate;
 pub mod volumes;
 mod xattr;

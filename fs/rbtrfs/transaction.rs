@@ -97,6 +97,8 @@ pub struct FsState {
     /// A commit failed: the filesystem is read-only until unmounted.
     pub aborted: bool,
     meta_hint: u64,
+    // Next inode number per tree, once known: (tree, next).
+    next_ino: Vec<(u64, u64)>,
 }
 
 fn read_err<E>(e: SearchError<E>) -> Errno {
@@ -167,6 +169,7 @@ impl FsState {
             refs: DelayedRefs::new(),
             aborted: false,
             meta_hint: 0,
+            next_ino: Vec::new(),
         };
         if fs.chunks.iter().any(|c| c.type_flags & bg_flags::PROFILE_MASK & !bg_flags::DUP != 0) {
             return Err(RwRefusal::Profile);
@@ -252,6 +255,20 @@ impl FsState {
     /// The chunk holding `logical`.
     pub fn chunk(&self, logical: u64) -> Option<&ChunkInfo> {
         self.chunks.iter().find(|c| c.contains(logical))
+    }
+
+    /// The next inode number of tree `root`, if known yet.
+    pub fn next_ino(&self, root: u64) -> Option<u64> {
+        self.next_ino.iter().find(|(r, _)| *r == root).map(|(_, n)| *n)
+    }
+
+    /// Records the next inode number of tree `root`.
+    pub fn set_next_ino(&mut self, root: u64, next: u64) -> Result {
+        match self.next_ino.iter_mut().find(|(r, _)| *r == root) {
+            Some(e) => e.1 = next,
+            None => self.next_ino.push((root, next))?,
+        }
+        Ok(())
     }
 
     /// Whether the running transaction changed anything.

@@ -1,0 +1,498 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Namespace operations on the trees (C: the tree side of `inode.c`, plus
+//! `xattr.c`'s item handling).
+//!
+//! A name in a directory is three items kept consistent:
+//! - DIR_ITEM `(dir, DIR_ITEM, name hash)`: lookup by name;
+//! - DIR_INDEX `(dir, DIR_INDEX, index)`: readdir order;
+//! - INODE_REF `(ino, INODE_REF, dir)` holding (index, name), or an
+//!   INODE_EXTREF `(ino, INODE_EXTREF, hash(dir, name))` once the
+//!   INODE_REF item for that directory is full;
+//!
+//! and the directory's size counts each name twice (btrfs's rule). These
+//! functions change the trees only; the VFS glue keeps in-core inodes in
+//! step. An inode whose last link goes is removed by [`remove_inode`],
+//! at once or (if still open) after an orphan item kept it alive.
+
+#![forbid(unsafe_code)]
+
+use crate::ctree::{key_type, objectid, Key, TreeSource};
+use crate::ctree_write::{del_items, insert_item, item_data_mut, search_slot, WPath};
+use crate::dir_item::{add_entry, find_entry, key_at_or_before, max_item_size, remove_entry};
+use crate::error::{Result, EEXIST, EINVAL, EISDIR, EMLINK, ENAMETOOLONG, ENODATA, ENOENT, ENOSPC, ENOTDIR, ENOTEMPTY, EOVERFLOW, EUCLEAN};
+use crate::extent_io::RootNode;
+use crate::items::{file_type, DirEntry, DirItemIter, Timespec};
+use crate::items_write::{
+    dir_entry_range, dir_index_key, dir_item_key, find_dir_entry, find_inode_extref, find_inode_ref, inode_extref_key,
+    inode_ref_key, push_inode_extref, push_inode_ref, xattr_key, InodeFields, NewDirEntry,
+};
+use crate::mem::Vec;
+use crate::transaction::Trans;
+
+/// `S_IFMT` and the file type bits of a mode.
+pub mod mode {
+    /// Type mask.
+    pub const S_IFMT: u32 = 0o170000;
+    /// Directory.
+    pub const S_IFDIR: u32 = 0o040000;
+    /// Regular file.
+    pub const S_IFREG: u32 = 0o100000;
+    /// Symbolic link.
+    pub const S_IFLNK: u32 = 0o120000;
+    /// Character device.
+    pub const S_IFCHR: u32 = 0o020000;
+    /// Block device.
+    pub const S_IFBLK: u32 = 0o060000;
+    /// FIFO.
+    pub const S_IFIFO: u32 = 0o010000;
+    /// Socket.
+    pub const S_IFSOCK: u32 = 0o140000;
+}
+
+/// Longest name btrfs stores.
+pub const NAME_MAX: usize = 255;
+/// Most links an inode may have.
+pub const LINK_MAX: u32 = 65535;
+/// `XATTR_CREATE`: fail if the attribute exists.
+pub const XATTR_CREATE: u32 = 1;
+/// `XATTR_REPLACE`: fail if it does not.
+pub const XATTR_REPLACE: u32 = 2;
+/// `RENAME_NOREPLACE`.
+pub const RENAME_NOREPLACE: u32 = 1;
+/// `RENAME_EXCHANGE`.
+pub const RENAME_EXCHANGE: u32 = 2;
+
+/// The directory entry type for a mode.
+pub fn file_type_of(m: u32) -> u8 {
+    match m & mode::S_IFMT {
+        mode::S_IFREG => file_type::REG_FILE,
+        mode::S_IFDIR => file_type::DIR,
+        mode::S_IFLNK => file_type::SYMLINK,
+        mode::S_IFCHR => file_type::CHRDEV,
+        mode::S_IFBLK => file_type::BLKDEV,
+        mode::S_IFIFO => file_type::FIFO,
+        mode::S_IFSOCK => file_type::SOCK,
+        _ => file_type::UNKNOWN,
+    }
+}
+
+fn is_dir(f: &InodeFields) -> bool {
+    f.mode & mode::S_IFMT == mode::S_IFDIR
+}
+
+/// What a new inode starts with.
+#[derive(Clone, Copy, Debug)]
+pub struct NewInode {
+    /// Type and permissions.
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Device number of special files.
+    pub rdev: u64,
+    /// Creation time (all four times).
+    pub now: Timespec,
+}
+
+fn inode_key(ino: u64) -> Key {
+    Key::new(ino, key_type::INODE_ITEM, 0)
+}
+
+fn check_name(name: &[u8]) -> Result {
+    if name.is_empty() || name.contains(&b'/') || name.contains(&0) {
+        return Err(EINVAL);
+    }
+    if name.len() > NAME_MAX {
+        return Err(ENAMETOOLONG);
+    }
+    Ok(())
+}
+
+/// Reads inode `ino` of tree `root`; ENOENT if there is none.
+pub fn read_inode<S: TreeSource>(t: &Trans<'_, S>, root: u64, ino: u64) -> Result<InodeFields> {
+    let r = t.fs.root(root).ok_or(ENOENT)?;
+    find_entry(t, &r, &inode_key(ino), InodeFields::decode)?.ok_or(ENOENT)
+}
+
+/// Changes inode `ino` with `f`, stamping the running transaction, and
+/// returns the new fields.
+pub fn update_inode<S: TreeSource>(
+    t: &mut Trans<'_, S>,
+    root: u64,
+    ino: u64,
+    f: impl FnOnce(&mut InodeFields),
+) -> Result<InodeFields> {
+    let transid = t.fs.transid();
+    t.with_root(root, |t, r| {
+        let mut p = WPath::new();
+        if !search_slot(t, r, &inode_key(ino), &mut p, 0, true)? {
+            return Err(ENOENT);
+        }
+        let d = item_data_mut(t, &p)?;
+        let mut fields = InodeFields::decode(d)?;
+        f(&mut fields);
+        fields.transid = transid;
+        fields.encode_into(d)?;
+        Ok(fields)
+    })
+}
+
+/// A name in directory `dir`: (inode, entry type), from its DIR_ITEM.
+pub fn lookup<S: TreeSource>(t: &Trans<'_, S>, root: u64, dir: u64, name: &[u8]) -> Result<Option<(u64, u8)>> {
+    let r = t.fs.root(root).ok_or(ENOENT)?;
+    let found = find_entry(t, &r, &dir_item_key(dir, name), |d| {
+        Ok(find_dir_entry(d, name)?.map(|(_, e)| (e.head.location(), e.head.ty())))
+    })?;
+    match found.flatten() {
+        Some((loc, ty)) if loc.ty == key_type::INODE_ITEM => Ok(Some((loc.objectid, ty))),
+        // A subvolume's root (a ROOT_ITEM location): not handled here yet.
+        Some(_) => Err(crate::error::EOPNOTSUPP),
+        None => Ok(None),
+    }
+}
+
+/// The next free inode number of tree `root`.
+pub fn alloc_ino<S: TreeSource>(t: &mut Trans<'_, S>, root: u64) -> Result<u64> {
+    if let Some(n) = t.fs.next_ino(root) {
+        t.fs.set_next_ino(root, n + 1)?;
+        return Ok(n);
+    }
+    let r = t.fs.root(root).ok_or(ENOENT)?;
+    let last = key_at_or_before(t, &r, &Key::new(objectid::LAST_FREE, u8::MAX, u64::MAX))?;
+    let n = last.map_or(objectid::FIRST_FREE, |k| k.objectid.max(objectid::FIRST_FREE - 1) + 1);
+    if n >= objectid::LAST_FREE {
+        return Err(ENOSPC);
+    }
+    t.fs.set_next_ino(root, n + 1)?;
+    Ok(n)
+}
+
+/// The next DIR_INDEX of directory `dir`.
+fn next_index<S: TreeSource>(t: &Trans<'_, S>, root: &RootNode, dir: u64) -> Result<u64> {
+    let k = key_at_or_before(t, root, &Key::new(dir, key_type::DIR_INDEX, u64::MAX))?;
+    Ok(match k {
+        Some(k) if k.objectid == dir && k.ty == key_type::DIR_INDEX => k.offset + 1,
+        _ => 2,
+    })
+}
+
+/// Adds the three items of `name` in `dir` pointing at `ino`, and grows
+/// the directory.
+fn add_link<S: TreeSource>(t: &mut Trans<'_, S>, root: u64, dir: u64, name: &[u8], ino: u64, ty: u8, now: Timespec) -> Result {
+    let transid = t.fs.transid();
+    t.with_root(root, |t, r| {
+        let index = next_index(t, r, dir)?;
+        let e = NewDirEntry { location: inode_key(ino), transid, ty, name, data: &[] };
+        let mut bytes = Vec::new();
+        e.push(&mut bytes)?;
+        add_entry(t, r, &dir_item_key(dir, name), &bytes)?;
+        insert_item(t, r, &dir_index_key(dir, index), &bytes)?;
+        let mut rb = Vec::new();
+        push_inode_ref(&mut rb, index, name)?;
+        match add_entry(t, r, &inode_ref_key(ino, dir), &rb) {
+            Err(e) if e == EOVERFLOW => {
+                let mut xb = Vec::new();
+                push_inode_extref(&mut xb, dir, index, name)?;
+                add_entry(t, r, &inode_extref_key(ino, dir, name), &xb)
+            }
+            other => other,
+        }
+    })?;
+    update_inode(t, root, dir, |d| {
+        d.size += 2 * name.len() as u64;
+        d.mtime = now;
+        d.ctime = now;
+    })?;
+    Ok(())
+}
+
+/// Removes the three items of `name` in `dir` (pointing at `ino`) and
+/// shrinks the directory.
+fn del_link<S: TreeSource>(t: &mut Trans<'_, S>, root: u64, dir: u64, name: &[u8], ino: u64, now: Timespec) -> Result {
+    t.with_root(root, |t, r| {
+        let mut index = None;
+        let found = remove_entry(t, r, &inode_ref_key(ino, dir), |d| {
+            Ok(find_inode_ref(d, name)?.map(|(range, e)| {
+                index = Some(e.index);
+                range
+            }))
+        })?;
+        if !found {
+            remove_entry(t, r, &inode_extref_key(ino, dir, name), |d| {
+                Ok(find_inode_extref(d, dir, name)?.map(|(range, e)| {
+                    index = Some(e.index);
+                    range
+                }))
+            })?;
+        }
+        let index = index.ok_or(EUCLEAN)?;
+        if !remove_entry(t, r, &dir_item_key(dir, name), |d| dir_entry_range(d, name))? {
+            return Err(EUCLEAN);
+        }
+        let mut p = WPath::new();
+        if !search_slot(t, r, &dir_index_key(dir, index), &mut p, -1, true)? {
+            return Err(EUCLEAN);
+        }
+        del_items(t, r, &mut p, 1)
+    })?;
+    update_inode(t, root, dir, |d| {
+        d.size = d.size.saturating_sub(2 * name.len() as u64);
+        d.mtime = now;
+        d.ctime = now;
+    })?;
+    Ok(())
+}
+
+/// Creates an inode named `name` in `dir` (a file, directory, symlink or
+/// special file by `attrs.mode`). Returns its number and fields.
+pub fn create<S: TreeSource>(
+    t: &mut Trans<'_, S>,
+    root: u64,
+    dir: u64,
+    name: &[u8],
+    attrs: &NewInode,
+) -> Result<(u64, InodeFields)> {
+    check_name(name)?;
+    if lookup(t, root, dir, name)?.is_some() {
+        return Err(EEXIST);
+    }
+    let ino = alloc_ino(t, root)?;
+    let transid = t.fs.transid();
+    let fields = InodeFields {
+        generation: transid,
+        transid,
+        nlink: 1,
+        uid: attrs.uid,
+        gid: attrs.gid,
+        mode: attrs.mode,
+        rdev: attrs.rdev,
+        atime: attrs.now,
+        ctime: attrs.now,
+        mtime: attrs.now,
+        otime: attrs.now,
+        ..InodeFields::default()
+    };
+    let item = fields.encode();
+    t.with_root(root, |t, r| insert_item(t, r, &inode_key(ino), &item))?;
+    add_link(t, root, dir, name, ino, file_type_of(attrs.mode), attrs.now)?;
+    Ok((ino, fields))
+}
+
+/// Adds the name `name` in `dir` for the existing inode `ino`.
+pub fn link<S: TreeSource>(t: &mut Trans<'_, S>, root: u64, ino: u64, dir: u64, name: &[u8], now: Timespec) -> Result<InodeFields> {
+    check_name(name)?;
+    let cur = read_inode(t, root, ino)?;
+    if is_dir(&cur) {
+        return Err(crate::error::EPERM);
+    }
+    if cur.nlink >= LINK_MAX {
+        return Err(EMLINK);
+    }
+    if lookup(t, root, dir, name)?.is_some() {
+        return Err(EEXIST);
+    }
+    add_link(t, root, dir, name, ino, file_type_of(cur.mode), now)?;
+    update_inode(t, root, ino, |f| {
+        f.nlink += 1;
+        f.ctime = now;
+    })
+}
+
+/// Removes the name `name` from `dir`. Returns the inode it named and its
+/// fields after the change; at `nlink == 0` the caller removes the inode
+/// (at once, or after the last close with an orphan item meanwhile).
+/// A directory must be empty, and is left with `nlink == 0`.
+pub fn unlink<S: TreeSource>(
+    t: &mut Trans<'_, S>,
+    root: u64,
+    dir: u64,
+    name: &[u8],
+    now: Timespec,
+) -> Result<(u64, InodeFields)> {
+    let (ino, _) = lookup(t, root, dir, name)?.ok_or(ENOENT)?;
+    let cur = read_inode(t, root, ino)?;
+    if is_dir(&cur) && cur.size != 0 {
+        return Err(ENOTEMPTY);
+    }
+    del_link(t, root, dir, name, ino, now)?;
+    let f = update_inode(t, root, ino, |f| {
+        f.nlink = if is_dir(f) { 0 } else { f.nlink.saturating_sub(1) };
+        f.ctime = now;
+    })?;
+    Ok((ino, f))
+}
+
+/// Renames `odir/oname` to `ndir/nname` (`flags`: [`RENAME_NOREPLACE`],
+/// [`RENAME_EXCHANGE`]). Returns the inode a plain rename replaced, with
+/// its fields after losing the link.
+pub fn rename<S: TreeSource>(
+    t: &mut Trans<'_, S>,
+    root: u64,
+    (odir, oname): (u64, &[u8]),
+    (ndir, nname): (u64, &[u8]),
+    flags: u32,
+    now: Timespec,
+) -> Result<Option<(u64, InodeFields)>> {
+    check_name(nname)?;
+    if flags & !(RENAME_NOREPLACE | RENAME_EXCHANGE) != 0 || flags == RENAME_NOREPLACE | RENAME_EXCHANGE {
+        return Err(EINVAL);
+    }
+    let (src, sty) = lookup(t, root, odir, oname)?.ok_or(ENOENT)?;
+    let dst = lookup(t, root, ndir, nname)?;
+    if flags & RENAME_EXCHANGE != 0 {
+        let (dino, dty) = dst.ok_or(ENOENT)?;
+        del_link(t, root, odir, oname, src, now)?;
+        del_link(t, root, ndir, nname, dino, now)?;
+        add_link(t, root, ndir, nname, src, sty, now)?;
+        add_link(t, root, odir, oname, dino, dty, now)?;
+        for ino in [src, dino] {
+            update_inode(t, root, ino, |f| f.ctime = now)?;
+        }
+        return Ok(None);
+    }
+    let mut victim = None;
+    if let Some((dino, _)) = dst {
+        if flags & RENAME_NOREPLACE != 0 {
+            return Err(EEXIST);
+        }
+        if dino == src {
+            // Two names of one inode: nothing to do.
+            return Ok(None);
+        }
+        let s = read_inode(t, root, src)?;
+        let d = read_inode(t, root, dino)?;
+        match (is_dir(&s), is_dir(&d)) {
+            (true, false) => return Err(ENOTDIR),
+            (false, true) => return Err(EISDIR),
+            (true, true) if d.size != 0 => return Err(ENOTEMPTY),
+            _ => {}
+        }
+        victim = Some(unlink(t, root, ndir, nname, now)?);
+    }
+    del_link(t, root, odir, oname, src, now)?;
+    add_link(t, root, ndir, nname, src, sty, now)?;
+    update_inode(t, root, src, |f| f.ctime = now)?;
+    Ok(victim)
+}
+
+/// Sets xattr `name` of `ino` to `value` ([`XATTR_CREATE`],
+/// [`XATTR_REPLACE`] in `flags`).
+pub fn set_xattr<S: TreeSource>(
+    t: &mut Trans<'_, S>,
+    root: u64,
+    ino: u64,
+    (name, value): (&[u8], &[u8]),
+    flags: u32,
+    now: Timespec,
+) -> Result {
+    if name.is_empty() || name.len() > NAME_MAX {
+        return Err(if name.is_empty() { EINVAL } else { ENAMETOOLONG });
+    }
+    let transid = t.fs.transid();
+    let max = max_item_size(t.fs.geo.nodesize);
+    t.with_root(root, |t, r| {
+        let key = xattr_key(ino, name);
+        let exists = find_entry(t, r, &key, |d| Ok(find_dir_entry(d, name)?.is_some()))?.unwrap_or(false);
+        if exists && flags & XATTR_CREATE != 0 {
+            return Err(EEXIST);
+        }
+        if !exists && flags & XATTR_REPLACE != 0 {
+            return Err(ENODATA);
+        }
+        let e = NewDirEntry { location: Key::MIN, transid, ty: file_type::XATTR, name, data: value };
+        if e.size() > max {
+            return Err(ENOSPC);
+        }
+        if exists {
+            remove_entry(t, r, &key, |d| dir_entry_range(d, name))?;
+        }
+        let mut bytes = Vec::new();
+        e.push(&mut bytes)?;
+        add_entry(t, r, &key, &bytes).map_err(|e| if e == EOVERFLOW { ENOSPC } else { e })
+    })?;
+    update_inode(t, root, ino, |f| f.ctime = now)?;
+    Ok(())
+}
+
+/// Removes xattr `name` of `ino`; ENODATA if it has none.
+pub fn remove_xattr<S: TreeSource>(t: &mut Trans<'_, S>, root: u64, ino: u64, name: &[u8], now: Timespec) -> Result {
+    let key = xattr_key(ino, name);
+    if !t.with_root(root, |t, r| remove_entry(t, r, &key, |d| dir_entry_range(d, name)))? {
+        return Err(ENODATA);
+    }
+    update_inode(t, root, ino, |f| f.ctime = now)?;
+    Ok(())
+}
+
+/// Every xattr of `ino`: calls `f(name, value)`.
+pub fn list_xattrs<S: TreeSource>(t: &Trans<'_, S>, root: u64, ino: u64, mut f: impl FnMut(&[u8], &[u8]) -> Result) -> Result {
+    let r = t.fs.root(root).ok_or(ENOENT)?;
+    let ov = crate::extent_io::Overlay { dirty: &t.fs.dirty, src: t.src };
+    let mut p = crate::ctree::Path::new();
+    p.search(&ov, r.bytenr, r.level, r.generation, &Key::new(ino, key_type::XATTR_ITEM, 0))
+        .map_err(crate::dir_item::read_err)?;
+    while let Some(item) = p.item()? {
+        if item.key.objectid != ino || item.key.ty != key_type::XATTR_ITEM {
+            break;
+        }
+        for e in DirItemIter::new(item.data) {
+            let e: DirEntry<'_> = e.map_err(|_| EUCLEAN)?;
+            f(e.name, e.data)?;
+        }
+        if !p.next_item(&ov).map_err(crate::dir_item::read_err)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The orphan item that keeps an unlinked but open inode until its last
+/// close (or the next mount) removes it.
+fn orphan_key(ino: u64) -> Key {
+    Key::new(objectid::ORPHAN, key_type::ORPHAN_ITEM, ino)
+}
+
+/// Records that `ino` must be removed once closed.
+pub fn add_orphan<S: TreeSource>(t: &mut Trans<'_, S>, root: u64, ino: u64) -> Result {
+    t.with_root(root, |t, r| insert_item(t, r, &orphan_key(ino), &[]))
+}
+
+/// Removes inode `ino` entirely: its data (through `drop_data`, which
+/// releases every file extent), every item it has, and its orphan item.
+pub fn remove_inode<S: TreeSource>(
+    t: &mut Trans<'_, S>,
+    root: u64,
+    ino: u64,
+    drop_data: impl FnOnce(&mut Trans<'_, S>) -> Result,
+) -> Result {
+    drop_data(t)?;
+    // The keys first (read-only), then delete them one by one.
+    let mut keys = Vec::new();
+    {
+        let r = t.fs.root(root).ok_or(ENOENT)?;
+        let ov = crate::extent_io::Overlay { dirty: &t.fs.dirty, src: t.src };
+        let mut p = crate::ctree::Path::new();
+        p.search(&ov, r.bytenr, r.level, r.generation, &Key::new(ino, 0, 0)).map_err(crate::dir_item::read_err)?;
+        while let Some(k) = p.key()? {
+            if k.objectid != ino {
+                break;
+            }
+            keys.push(k)?;
+            if !p.next_item(&ov).map_err(crate::dir_item::read_err)? {
+                break;
+            }
+        }
+    }
+    keys.push(orphan_key(ino))?;
+    t.with_root(root, |t, r| {
+        for k in keys.iter() {
+            let mut p = WPath::new();
+            if search_slot(t, r, k, &mut p, -1, true)? {
+                del_items(t, r, &mut p, 1)?;
+            }
+        }
+        Ok(())
+    })
+}
