@@ -11,6 +11,7 @@
 
 pub mod block_group;
 pub mod checksum;
+pub mod chunk_alloc;
 pub mod ctree;
 pub mod ctree_write;
 pub mod dir_item;

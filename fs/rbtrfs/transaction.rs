@@ -37,6 +37,11 @@ use crate::items::{BlockGroupItem, BlockGroupItemMut, RootItem, RootItemExtMut, 
 use crate::mem::Vec;
 use crate::volumes::{block_group as bg_flags, ChunkInfo};
 
+/// Below this much free metadata space, a transaction adds a chunk.
+const METADATA_LOW: u64 = 8 << 20;
+/// The same for system space (the chunk tree).
+const SYSTEM_LOW: u64 = 1 << 20;
+
 /// What every tree block written by this filesystem has in common.
 #[derive(Clone, Copy, Debug)]
 pub struct Geo {
@@ -343,7 +348,35 @@ impl<'a, S: TreeSource> Trans<'a, S> {
     /// (with `new`) once a file extent item points at it.
     pub fn alloc_data(&mut self, len: u64, hint: u64) -> Result<u64> {
         let ss = u64::from(self.fs.geo.sectorsize);
+        if let Some(b) = self.fs.bgs.alloc(bg_flags::DATA, len, ss, hint) {
+            return Ok(b);
+        }
+        crate::chunk_alloc::alloc_chunk(self, bg_flags::DATA)?;
         self.fs.bgs.alloc(bg_flags::DATA, len, ss, hint).ok_or(ENOSPC)
+    }
+
+    /// Makes sure metadata (and system) space for a tree operation is
+    /// there, adding a chunk while there still is room to record it.
+    /// ENOSPC when the device is full and the reserve is reached.
+    pub fn reserve_metadata(&mut self) -> Result {
+        for (ty, low) in [(bg_flags::SYSTEM, SYSTEM_LOW), (bg_flags::METADATA, METADATA_LOW)] {
+            if self.free_bytes(ty) >= low {
+                continue;
+            }
+            match crate::chunk_alloc::alloc_chunk(self, ty) {
+                Ok(_) => {}
+                // No room for a chunk: keep going on what is left, down to
+                // the reserve that commits need.
+                Err(e) if e == ENOSPC && self.free_bytes(ty) >= low / 4 => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Free bytes in block groups of type `ty`.
+    pub fn free_bytes(&self, ty: u64) -> u64 {
+        self.fs.bgs.iter().filter(|g| g.flags & ty != 0).map(|g| g.free.total()).sum()
     }
 
     /// Gives back data space allocated but never referenced.
