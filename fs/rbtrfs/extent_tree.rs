@@ -23,13 +23,13 @@
 
 #![forbid(unsafe_code)]
 
-use crate::checksum::crc32c_raw;
 use crate::ctree::{key_type, Key, Path, TreeSource};
 use crate::ctree_write::{del_items, insert_item, item_data, item_data_mut, search_slot, truncate_item, WPath};
 use crate::delayed_ref::{DelayedRef, NewExtent, RefKind};
 use crate::error::{Result, EOPNOTSUPP, EUCLEAN};
 use crate::extent_io::{Overlay, TreeCtx};
 use crate::free_space_tree;
+use crate::items_write::hash_extent_data_ref;
 use crate::mem::Vec;
 use crate::transaction::Trans;
 
@@ -41,14 +41,6 @@ pub const FLAG_TREE_BLOCK: u64 = 2;
 const EXTENT_ITEM_SIZE: usize = 24;
 /// An inline EXTENT_DATA_REF: type byte + root, objectid, offset, count.
 const INLINE_DATA_REF_SIZE: usize = 1 + 28;
-
-/// The key offset of a keyed EXTENT_DATA_REF (C: `hash_extent_data_ref`).
-pub fn hash_extent_data_ref(root: u64, owner: u64, offset: u64) -> u64 {
-    let high = crc32c_raw(!0, &root.to_le_bytes());
-    let low = crc32c_raw(!0, &owner.to_le_bytes());
-    let low = crc32c_raw(low, &offset.to_le_bytes());
-    (u64::from(high) << 31) ^ u64::from(low)
-}
 
 fn le64(b: &[u8], off: usize) -> Result<u64> {
     let s = b.get(off..off + 8).ok_or(EUCLEAN)?;

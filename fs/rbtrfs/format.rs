@@ -32,11 +32,67 @@ macro_rules! le_int {
 }
 le_int!(u8, u16, u32, u64);
 
-/// Declares a read-only view of an on-disk structure with typed accessors.
+/// Declares a view of an on-disk structure with typed accessors.
 ///
 /// Fields are `name: type @ offset` for integers and
 /// `name: [N] @ offset` for byte arrays (returned as `&[u8; N]`).
+///
+/// The read-only form `Name, size = S; fields...` declares `Name<'a>` over
+/// `&'a [u8]`. The writable form `Name / NameMut, size = S; fields...`
+/// also declares `NameMut<'a>` over `&'a mut [u8]`, with the same getters
+/// and, for every field written `name: type @ offset => set_name`, a
+/// setter `set_name(v)` (integers by value, arrays as `&[u8; N]`). Macros
+/// cannot build identifiers, so setter names are spelled out; fields
+/// without one are read-only in both views.
 macro_rules! disk_struct {
+    (
+        $(#[$meta:meta])*
+        $name:ident / $mname:ident, size = $size:expr;
+        $( $(#[$fmeta:meta])* $field:ident : $kind:tt @ $off:expr $(=> $set:ident)? ),* $(,)?
+    ) => {
+        disk_struct! {
+            $(#[$meta])*
+            $name, size = $size;
+            $( $(#[$fmeta])* $field : $kind @ $off ),*
+        }
+
+        #[doc = concat!("A writable [`", stringify!($name), "`] over a mutable byte slice.")]
+        pub struct $mname<'a>(&'a mut [u8]);
+
+        impl<'a> $mname<'a> {
+            /// Size of the structure on disk, in bytes.
+            pub const SIZE: usize = $size;
+
+            /// A writable view of the first [`Self::SIZE`] bytes of `buf`,
+            /// or `None` if `buf` is too short.
+            pub fn new(buf: &'a mut [u8]) -> Option<Self> {
+                buf.get_mut(..$size).map(Self)
+            }
+
+            /// The raw bytes of the structure.
+            pub fn as_bytes(&self) -> &[u8] {
+                self.0
+            }
+
+            /// The raw bytes of the structure, writable.
+            pub fn as_bytes_mut(&mut self) -> &mut [u8] {
+                self.0
+            }
+
+            /// A read-only view borrowing this one.
+            pub fn as_view(&self) -> $name<'_> {
+                $name(&*self.0)
+            }
+
+            /// Turns this into a read-only view of the same bytes.
+            pub fn into_view(self) -> $name<'a> {
+                $name(self.0)
+            }
+
+            $( disk_struct!(@getmut $(#[$fmeta])* $field : $kind); )*
+            $( $( disk_struct!(@set $field $set : $kind @ $off); )? )*
+        }
+    };
     (
         $(#[$meta:meta])*
         $name:ident, size = $size:expr;
@@ -78,6 +134,39 @@ macro_rules! disk_struct {
             <$t as LeInt>::read_le(&self.0[$off..])
         }
     };
+    (@getmut $(#[$fmeta:meta])* $field:ident : [$n:expr]) => {
+        $(#[$fmeta])*
+        pub fn $field(&self) -> &[u8; $n] {
+            self.as_view().$field()
+        }
+    };
+    (@getmut $(#[$fmeta:meta])* $field:ident : $t:ident) => {
+        $(#[$fmeta])*
+        #[inline]
+        pub fn $field(&self) -> $t {
+            self.as_view().$field()
+        }
+    };
+    (@set $field:ident $set:ident : [$n:expr] @ $off:expr) => {
+        #[doc = concat!("Sets [`Self::", stringify!($field), "`].")]
+        pub fn $set(&mut self, v: &[u8; $n]) {
+            // The constructor checked the length against SIZE, which covers every field.
+            if let Some(d) = self.0.get_mut($off..$off + $n) {
+                d.copy_from_slice(v);
+            }
+        }
+    };
+    (@set $field:ident $set:ident : $t:ident @ $off:expr) => {
+        #[doc = concat!("Sets [`Self::", stringify!($field), "`].")]
+        #[inline]
+        pub fn $set(&mut self, v: $t) {
+            let b = v.to_le_bytes();
+            // The constructor checked the length against SIZE, which covers every field.
+            if let Some(d) = self.0.get_mut($off..$off + b.len()) {
+                d.copy_from_slice(&b);
+            }
+        }
+    };
 }
 #[allow(unused_imports)]
 pub(crate) use disk_struct;
@@ -106,147 +195,147 @@ pub const MAX_LEVEL: u8 = 8;
 disk_struct! {
     /// `struct btrfs_dev_item`: one device, as embedded in the superblock
     /// and stored in the chunk tree.
-    DevItem, size = 98;
+    DevItem / DevItemMut, size = 98;
     /// Device id, unique in the filesystem.
-    devid: u64 @ 0,
+    devid: u64 @ 0 => set_devid,
     /// Size of the device in bytes.
-    total_bytes: u64 @ 8,
+    total_bytes: u64 @ 8 => set_total_bytes,
     /// Bytes allocated to chunks on it.
-    bytes_used: u64 @ 16,
+    bytes_used: u64 @ 16 => set_bytes_used,
     /// Optimal I/O alignment.
-    io_align: u32 @ 24,
+    io_align: u32 @ 24 => set_io_align,
     /// Optimal I/O width.
-    io_width: u32 @ 28,
+    io_width: u32 @ 28 => set_io_width,
     /// Minimal I/O size.
-    sector_size: u32 @ 32,
+    sector_size: u32 @ 32 => set_sector_size,
     /// Device type (unused).
-    dev_type: u64 @ 36,
+    dev_type: u64 @ 36 => set_dev_type,
     /// Generation of the last change.
-    generation: u64 @ 44,
+    generation: u64 @ 44 => set_generation,
     /// Start of the usable area.
-    start_offset: u64 @ 52,
+    start_offset: u64 @ 52 => set_start_offset,
     /// Grouping (unused).
-    dev_group: u32 @ 60,
+    dev_group: u32 @ 60 => set_dev_group,
     /// Seek speed hint (unused).
-    seek_speed: u8 @ 64,
+    seek_speed: u8 @ 64 => set_seek_speed,
     /// Bandwidth hint (unused).
-    bandwidth: u8 @ 65,
+    bandwidth: u8 @ 65 => set_bandwidth,
     /// Device uuid.
-    uuid: [16] @ 66,
+    uuid: [16] @ 66 => set_uuid,
     /// The filesystem this device belongs to.
-    fsid: [16] @ 82,
+    fsid: [16] @ 82 => set_fsid,
 }
 
 disk_struct! {
     /// `struct btrfs_root_backup`: one of the rotating backup root sets.
-    RootBackup, size = 168;
+    RootBackup / RootBackupMut, size = 168;
     /// Tree root bytenr.
-    tree_root: u64 @ 0,
+    tree_root: u64 @ 0 => set_tree_root,
     /// Tree root generation.
-    tree_root_gen: u64 @ 8,
+    tree_root_gen: u64 @ 8 => set_tree_root_gen,
     /// Chunk root bytenr.
-    chunk_root: u64 @ 16,
+    chunk_root: u64 @ 16 => set_chunk_root,
     /// Chunk root generation.
-    chunk_root_gen: u64 @ 24,
+    chunk_root_gen: u64 @ 24 => set_chunk_root_gen,
     /// Extent root bytenr.
-    extent_root: u64 @ 32,
+    extent_root: u64 @ 32 => set_extent_root,
     /// Extent root generation.
-    extent_root_gen: u64 @ 40,
+    extent_root_gen: u64 @ 40 => set_extent_root_gen,
     /// FS tree bytenr.
-    fs_root: u64 @ 48,
+    fs_root: u64 @ 48 => set_fs_root,
     /// FS tree generation.
-    fs_root_gen: u64 @ 56,
+    fs_root_gen: u64 @ 56 => set_fs_root_gen,
     /// Device tree bytenr.
-    dev_root: u64 @ 64,
+    dev_root: u64 @ 64 => set_dev_root,
     /// Device tree generation.
-    dev_root_gen: u64 @ 72,
+    dev_root_gen: u64 @ 72 => set_dev_root_gen,
     /// Checksum tree bytenr.
-    csum_root: u64 @ 80,
+    csum_root: u64 @ 80 => set_csum_root,
     /// Checksum tree generation.
-    csum_root_gen: u64 @ 88,
+    csum_root_gen: u64 @ 88 => set_csum_root_gen,
     /// Filesystem size at the time.
-    total_bytes: u64 @ 96,
+    total_bytes: u64 @ 96 => set_total_bytes,
     /// Bytes used at the time.
-    bytes_used: u64 @ 104,
+    bytes_used: u64 @ 104 => set_bytes_used,
     /// Device count at the time.
-    num_devices: u64 @ 112,
+    num_devices: u64 @ 112 => set_num_devices,
     /// Tree root level.
-    tree_root_level: u8 @ 152,
+    tree_root_level: u8 @ 152 => set_tree_root_level,
     /// Chunk root level.
-    chunk_root_level: u8 @ 153,
+    chunk_root_level: u8 @ 153 => set_chunk_root_level,
     /// Extent root level.
-    extent_root_level: u8 @ 154,
+    extent_root_level: u8 @ 154 => set_extent_root_level,
     /// FS tree level.
-    fs_root_level: u8 @ 155,
+    fs_root_level: u8 @ 155 => set_fs_root_level,
     /// Device tree level.
-    dev_root_level: u8 @ 156,
+    dev_root_level: u8 @ 156 => set_dev_root_level,
     /// Checksum tree level.
-    csum_root_level: u8 @ 157,
+    csum_root_level: u8 @ 157 => set_csum_root_level,
 }
 
 disk_struct! {
     /// `struct btrfs_super_block`: the first 4096 bytes at 64 KiB.
-    SuperBlock, size = SUPER_INFO_SIZE;
+    SuperBlock / SuperBlockMut, size = SUPER_INFO_SIZE;
     /// Checksum of bytes `CSUM_SIZE..SUPER_INFO_SIZE`.
-    csum: [32] @ 0,
+    csum: [32] @ 0 => set_csum,
     /// Filesystem id.
-    fsid: [16] @ 32,
+    fsid: [16] @ 32 => set_fsid,
     /// Physical address of this copy.
-    bytenr: u64 @ 48,
+    bytenr: u64 @ 48 => set_bytenr,
     /// Superblock flags (`BTRFS_SUPER_FLAG_*`).
-    flags: u64 @ 56,
+    flags: u64 @ 56 => set_flags,
     /// [`MAGIC`].
-    magic: u64 @ 64,
+    magic: u64 @ 64 => set_magic,
     /// Transaction id of the last commit.
-    generation: u64 @ 72,
+    generation: u64 @ 72 => set_generation,
     /// Logical address of the tree of tree roots.
-    root: u64 @ 80,
+    root: u64 @ 80 => set_root,
     /// Logical address of the chunk tree root.
-    chunk_root: u64 @ 88,
+    chunk_root: u64 @ 88 => set_chunk_root,
     /// Logical address of the log tree root, 0 if none.
-    log_root: u64 @ 96,
+    log_root: u64 @ 96 => set_log_root,
     /// Filesystem size in bytes.
-    total_bytes: u64 @ 112,
+    total_bytes: u64 @ 112 => set_total_bytes,
     /// Bytes used.
-    bytes_used: u64 @ 120,
+    bytes_used: u64 @ 120 => set_bytes_used,
     /// Objectid of the root directory (6).
-    root_dir_objectid: u64 @ 128,
+    root_dir_objectid: u64 @ 128 => set_root_dir_objectid,
     /// Number of devices.
-    num_devices: u64 @ 136,
+    num_devices: u64 @ 136 => set_num_devices,
     /// Sector size (data block size).
-    sectorsize: u32 @ 144,
+    sectorsize: u32 @ 144 => set_sectorsize,
     /// Tree block size.
-    nodesize: u32 @ 148,
+    nodesize: u32 @ 148 => set_nodesize,
     /// Legacy leaf size, equal to nodesize.
-    leafsize: u32 @ 152,
+    leafsize: u32 @ 152 => set_leafsize,
     /// Stripe size.
-    stripesize: u32 @ 156,
+    stripesize: u32 @ 156 => set_stripesize,
     /// Valid bytes in the sys_chunk_array.
-    sys_chunk_array_size: u32 @ 160,
+    sys_chunk_array_size: u32 @ 160 => set_sys_chunk_array_size,
     /// Generation of the chunk root.
-    chunk_root_generation: u64 @ 164,
+    chunk_root_generation: u64 @ 164 => set_chunk_root_generation,
     /// Compatible feature flags.
-    compat_flags: u64 @ 172,
+    compat_flags: u64 @ 172 => set_compat_flags,
     /// Features a read-only mount may ignore.
-    compat_ro_flags: u64 @ 180,
+    compat_ro_flags: u64 @ 180 => set_compat_ro_flags,
     /// Features that must be understood to mount at all.
-    incompat_flags: u64 @ 188,
+    incompat_flags: u64 @ 188 => set_incompat_flags,
     /// Checksum algorithm.
-    csum_type: u16 @ 196,
+    csum_type: u16 @ 196 => set_csum_type,
     /// Level of the tree root.
-    root_level: u8 @ 198,
+    root_level: u8 @ 198 => set_root_level,
     /// Level of the chunk root.
-    chunk_root_level: u8 @ 199,
+    chunk_root_level: u8 @ 199 => set_chunk_root_level,
     /// Level of the log root.
-    log_root_level: u8 @ 200,
+    log_root_level: u8 @ 200 => set_log_root_level,
     /// Label, NUL terminated.
-    label: [256] @ 299,
+    label: [256] @ 299 => set_label,
     /// Generation of the v1 free space cache.
-    cache_generation: u64 @ 555,
+    cache_generation: u64 @ 555 => set_cache_generation,
     /// Generation of the uuid tree.
-    uuid_tree_generation: u64 @ 563,
+    uuid_tree_generation: u64 @ 563 => set_uuid_tree_generation,
     /// Metadata uuid (with the METADATA_UUID feature).
-    metadata_uuid: [16] @ 571,
+    metadata_uuid: [16] @ 571 => set_metadata_uuid,
 }
 
 impl<'a> SuperBlock<'a> {
@@ -271,6 +360,56 @@ impl<'a> SuperBlock<'a> {
         let l = self.label();
         let end = l.iter().position(|&c| c == 0).unwrap_or(LABEL_SIZE);
         &l[..end]
+    }
+}
+
+impl<'a> SuperBlockMut<'a> {
+    /// The embedded device item, writable.
+    pub fn dev_item_mut(&mut self) -> DevItemMut<'_> {
+        DevItemMut(&mut self.0[201..201 + DevItem::SIZE])
+    }
+
+    /// The whole bootstrap chunk array, writable (keep
+    /// `sys_chunk_array_size` in step).
+    pub fn sys_chunk_array_mut(&mut self) -> &mut [u8] {
+        &mut self.0[811..811 + SYSTEM_CHUNK_ARRAY_SIZE]
+    }
+
+    /// Backup root slot `i` (taken modulo 4), writable.
+    pub fn backup_root_mut(&mut self, i: usize) -> RootBackupMut<'_> {
+        let off = 2859 + (i % NUM_BACKUP_ROOTS) * RootBackup::SIZE;
+        RootBackupMut(&mut self.0[off..off + RootBackup::SIZE])
+    }
+
+    /// Appends one (disk key, chunk item) entry to the bootstrap chunk
+    /// array and bumps `sys_chunk_array_size`. `key` must be the 17-byte
+    /// disk key of the chunk. Fails with `E2BIG` if the array is full.
+    pub fn push_sys_chunk(&mut self, key: &[u8; 17], chunk: &[u8]) -> crate::error::Result<()> {
+        let size = self.sys_chunk_array_size() as usize;
+        let end = size
+            .checked_add(key.len())
+            .and_then(|e| e.checked_add(chunk.len()))
+            .filter(|&e| e <= SYSTEM_CHUNK_ARRAY_SIZE)
+            .ok_or(crate::error::E2BIG)?;
+        let arr = self.sys_chunk_array_mut();
+        arr[size..size + key.len()].copy_from_slice(key);
+        arr[size + key.len()..end].copy_from_slice(chunk);
+        self.set_sys_chunk_array_size(end as u32);
+        Ok(())
+    }
+
+    /// Computes the checksum of bytes `CSUM_SIZE..SUPER_INFO_SIZE` with the
+    /// superblock's own `csum_type` and stores it in `csum`. Fails with
+    /// `EUCLEAN` for an unknown type and `EOPNOTSUPP` for one this crate
+    /// cannot compute.
+    pub fn update_csum(&mut self) -> crate::error::Result<()> {
+        let ty = crate::checksum::CsumType::from_disk(self.csum_type()).ok_or(crate::error::EUCLEAN)?;
+        let mut out = [0u8; CSUM_SIZE];
+        if !ty.compute(&self.0[CSUM_SIZE..SUPER_INFO_SIZE], &mut out) {
+            return Err(crate::error::EOPNOTSUPP);
+        }
+        self.set_csum(&out);
+        Ok(())
     }
 }
 

@@ -192,47 +192,47 @@ impl<'a, E: Packed<'a>> Iterator for PackedIter<'a, E> {
 
 disk_struct! {
     /// `struct btrfs_inode_item`: key (ino, INODE_ITEM, 0).
-    InodeItem, size = 160;
+    InodeItem / InodeItemMut, size = 160;
     /// NFS generation number.
-    generation: u64 @ 0,
+    generation: u64 @ 0 => set_generation,
     /// Transaction that last changed the inode.
-    transid: u64 @ 8,
+    transid: u64 @ 8 => set_transid,
     /// File size.
-    size: u64 @ 16,
+    size: u64 @ 16 => set_size,
     /// Bytes allocated (including inline data).
-    nbytes: u64 @ 24,
+    nbytes: u64 @ 24 => set_nbytes,
     /// Allocation hint.
-    block_group: u64 @ 32,
+    block_group: u64 @ 32 => set_block_group,
     /// Link count.
-    nlink: u32 @ 40,
+    nlink: u32 @ 40 => set_nlink,
     /// Owner.
-    uid: u32 @ 44,
+    uid: u32 @ 44 => set_uid,
     /// Group.
-    gid: u32 @ 48,
+    gid: u32 @ 48 => set_gid,
     /// Type and permission bits.
-    mode: u32 @ 52,
+    mode: u32 @ 52 => set_mode,
     /// Device number.
-    rdev: u64 @ 56,
+    rdev: u64 @ 56 => set_rdev,
     /// [`inode_flag`] bits (the top 32 bits are read-only compat flags).
-    flags: u64 @ 64,
+    flags: u64 @ 64 => set_flags,
     /// NFS change counter.
-    sequence: u64 @ 72,
+    sequence: u64 @ 72 => set_sequence,
     /// Access time, seconds.
-    atime_sec: u64 @ 112,
+    atime_sec: u64 @ 112 => set_atime_sec,
     /// Access time, nanoseconds.
-    atime_nsec: u32 @ 120,
+    atime_nsec: u32 @ 120 => set_atime_nsec,
     /// Change time, seconds.
-    ctime_sec: u64 @ 124,
+    ctime_sec: u64 @ 124 => set_ctime_sec,
     /// Change time, nanoseconds.
-    ctime_nsec: u32 @ 132,
+    ctime_nsec: u32 @ 132 => set_ctime_nsec,
     /// Modification time, seconds.
-    mtime_sec: u64 @ 136,
+    mtime_sec: u64 @ 136 => set_mtime_sec,
     /// Modification time, nanoseconds.
-    mtime_nsec: u32 @ 144,
+    mtime_nsec: u32 @ 144 => set_mtime_nsec,
     /// Creation time, seconds.
-    otime_sec: u64 @ 148,
+    otime_sec: u64 @ 148 => set_otime_sec,
     /// Creation time, nanoseconds.
-    otime_nsec: u32 @ 156,
+    otime_nsec: u32 @ 156 => set_otime_nsec,
 }
 
 impl InodeItem<'_> {
@@ -260,11 +260,11 @@ impl InodeItem<'_> {
 disk_struct! {
     /// `struct btrfs_inode_ref` head; the name follows. Key (ino,
     /// INODE_REF, parent); one item packs every name in that parent.
-    InodeRefHead, size = 10;
+    InodeRefHead / InodeRefHeadMut, size = 10;
     /// Index of the name in the parent (the DIR_INDEX offset).
-    index: u64 @ 0,
+    index: u64 @ 0 => set_index,
     /// Length of the name.
-    name_len: u16 @ 8,
+    name_len: u16 @ 8 => set_name_len,
 }
 
 /// One name of an inode in a directory.
@@ -292,13 +292,13 @@ impl<'a> Packed<'a> for InodeRef<'a> {
 disk_struct! {
     /// `struct btrfs_inode_extref` head; the name follows. Key (ino,
     /// INODE_EXTREF, hash(parent, name)); colliding names are packed.
-    InodeExtrefHead, size = 18;
+    InodeExtrefHead / InodeExtrefHeadMut, size = 18;
     /// The parent directory.
-    parent_objectid: u64 @ 0,
+    parent_objectid: u64 @ 0 => set_parent_objectid,
     /// Index of the name in the parent.
-    index: u64 @ 8,
+    index: u64 @ 8 => set_index,
     /// Length of the name.
-    name_len: u16 @ 16,
+    name_len: u16 @ 16 => set_name_len,
 }
 
 /// One extended name of an inode.
@@ -329,17 +329,17 @@ disk_struct! {
     /// `struct btrfs_dir_item` head; name then data follow. Used by
     /// DIR_ITEM (key offset = name hash, colliding names packed), DIR_INDEX
     /// (offset = index, one entry) and XATTR_ITEM (name and value).
-    DirItem, size = 30;
+    DirItem / DirItemMut, size = 30;
     /// The target's key: (ino, INODE_ITEM, 0) or (subvol, ROOT_ITEM, -1).
-    location_raw: [KEY_SIZE] @ 0,
+    location_raw: [KEY_SIZE] @ 0 => set_location_raw,
     /// Transaction that created the entry.
-    transid: u64 @ 17,
+    transid: u64 @ 17 => set_transid,
     /// Length of the data (xattr value).
-    data_len: u16 @ 25,
+    data_len: u16 @ 25 => set_data_len,
     /// Length of the name.
-    name_len: u16 @ 27,
+    name_len: u16 @ 27 => set_name_len,
     /// [`file_type`] of the target.
-    ty: u8 @ 29,
+    ty: u8 @ 29 => set_ty,
 }
 
 impl DirItem<'_> {
@@ -384,29 +384,29 @@ disk_struct! {
     /// `struct btrfs_root_item` up to `level`: the part every root item has
     /// (older kernels wrote only these 239 bytes). Key (tree id,
     /// ROOT_ITEM, 0 or snapshot transid). See [`RootItemExt`] for the rest.
-    RootItem, size = 239;
+    RootItem / RootItemMut, size = 239;
     /// Transaction of the last change.
-    generation: u64 @ 160,
+    generation: u64 @ 160 => set_generation,
     /// Objectid of the root directory (256 for subvolumes).
-    root_dirid: u64 @ 168,
+    root_dirid: u64 @ 168 => set_root_dirid,
     /// Logical address of the root block.
-    bytenr: u64 @ 176,
+    bytenr: u64 @ 176 => set_bytenr,
     /// Unused.
-    byte_limit: u64 @ 184,
+    byte_limit: u64 @ 184 => set_byte_limit,
     /// Bytes used by the tree blocks.
-    bytes_used: u64 @ 192,
+    bytes_used: u64 @ 192 => set_bytes_used,
     /// Transaction of the last snapshot.
-    last_snapshot: u64 @ 200,
+    last_snapshot: u64 @ 200 => set_last_snapshot,
     /// `ROOT_SUBVOL_*` flags.
-    flags: u64 @ 208,
+    flags: u64 @ 208 => set_flags,
     /// Reference count (0: being deleted).
-    refs: u32 @ 216,
+    refs: u32 @ 216 => set_refs,
     /// Where subvolume deletion stopped.
-    drop_progress_raw: [KEY_SIZE] @ 220,
+    drop_progress_raw: [KEY_SIZE] @ 220 => set_drop_progress_raw,
     /// Level where subvolume deletion stopped.
-    drop_level: u8 @ 237,
+    drop_level: u8 @ 237 => set_drop_level,
     /// Level of the root block.
-    level: u8 @ 238,
+    level: u8 @ 238 => set_level,
 }
 
 impl RootItem<'_> {
@@ -426,39 +426,39 @@ disk_struct! {
     /// The tail of `struct btrfs_root_item` from `generation_v2`, at byte
     /// 239 of the item; valid only if `generation_v2` equals the root
     /// item's generation.
-    RootItemExt, size = 200;
+    RootItemExt / RootItemExtMut, size = 200;
     /// Copy of the generation when these fields were written.
-    generation_v2: u64 @ 0,
+    generation_v2: u64 @ 0 => set_generation_v2,
     /// Subvolume uuid.
-    uuid: [16] @ 8,
+    uuid: [16] @ 8 => set_uuid,
     /// Uuid of the snapshot source.
-    parent_uuid: [16] @ 24,
+    parent_uuid: [16] @ 24 => set_parent_uuid,
     /// Uuid of the sent subvolume this was received from.
-    received_uuid: [16] @ 40,
+    received_uuid: [16] @ 40 => set_received_uuid,
     /// Transaction of the last inode change.
-    ctransid: u64 @ 56,
+    ctransid: u64 @ 56 => set_ctransid,
     /// Transaction of creation.
-    otransid: u64 @ 64,
+    otransid: u64 @ 64 => set_otransid,
     /// Transaction when sent.
-    stransid: u64 @ 72,
+    stransid: u64 @ 72 => set_stransid,
     /// Transaction when received.
-    rtransid: u64 @ 80,
+    rtransid: u64 @ 80 => set_rtransid,
     /// Change time, seconds.
-    ctime_sec: u64 @ 88,
+    ctime_sec: u64 @ 88 => set_ctime_sec,
     /// Change time, nanoseconds.
-    ctime_nsec: u32 @ 96,
+    ctime_nsec: u32 @ 96 => set_ctime_nsec,
     /// Creation time, seconds.
-    otime_sec: u64 @ 100,
+    otime_sec: u64 @ 100 => set_otime_sec,
     /// Creation time, nanoseconds.
-    otime_nsec: u32 @ 108,
+    otime_nsec: u32 @ 108 => set_otime_nsec,
     /// Send time, seconds.
-    stime_sec: u64 @ 112,
+    stime_sec: u64 @ 112 => set_stime_sec,
     /// Send time, nanoseconds.
-    stime_nsec: u32 @ 120,
+    stime_nsec: u32 @ 120 => set_stime_nsec,
     /// Receive time, seconds.
-    rtime_sec: u64 @ 124,
+    rtime_sec: u64 @ 124 => set_rtime_sec,
     /// Receive time, nanoseconds.
-    rtime_nsec: u32 @ 132,
+    rtime_nsec: u32 @ 132 => set_rtime_nsec,
 }
 
 impl RootItemExt<'_> {
@@ -515,13 +515,13 @@ impl<'a> Root<'a> {
 disk_struct! {
     /// `struct btrfs_root_ref` head; the name follows. Key (parent,
     /// ROOT_REF, subvol) or (subvol, ROOT_BACKREF, parent).
-    RootRefHead, size = 18;
+    RootRefHead / RootRefHeadMut, size = 18;
     /// Directory the subvolume is linked in.
-    dirid: u64 @ 0,
+    dirid: u64 @ 0 => set_dirid,
     /// Index of the link in that directory.
-    sequence: u64 @ 8,
+    sequence: u64 @ 8 => set_sequence,
     /// Length of the name.
-    name_len: u16 @ 16,
+    name_len: u16 @ 16 => set_name_len,
 }
 
 /// A decoded ROOT_REF or ROOT_BACKREF.
@@ -574,45 +574,45 @@ pub mod compression {
 disk_struct! {
     /// The first 21 bytes of `struct btrfs_file_extent_item`, common to
     /// every type; inline data starts right after it.
-    FileExtentHeader, size = 21;
+    FileExtentHeader / FileExtentHeaderMut, size = 21;
     /// Transaction that created the extent.
-    generation: u64 @ 0,
+    generation: u64 @ 0 => set_generation,
     /// Decoded size of the extent (upper bound when split).
-    ram_bytes: u64 @ 8,
+    ram_bytes: u64 @ 8 => set_ram_bytes,
     /// [`compression`] type.
-    compression: u8 @ 16,
+    compression: u8 @ 16 => set_compression,
     /// Encryption (0).
-    encryption: u8 @ 17,
+    encryption: u8 @ 17 => set_encryption,
     /// Other encoding (0).
-    other_encoding: u16 @ 18,
+    other_encoding: u16 @ 18 => set_other_encoding,
     /// [`file_extent_type`].
-    ty: u8 @ 20,
+    ty: u8 @ 20 => set_ty,
 }
 
 disk_struct! {
     /// `struct btrfs_file_extent_item` of a regular or preallocated extent.
     /// Key (ino, EXTENT_DATA, file offset).
-    FileExtentItem, size = 53;
+    FileExtentItem / FileExtentItemMut, size = 53;
     /// Transaction that created the extent.
-    generation: u64 @ 0,
+    generation: u64 @ 0 => set_generation,
     /// Decoded size of the whole disk extent.
-    ram_bytes: u64 @ 8,
+    ram_bytes: u64 @ 8 => set_ram_bytes,
     /// [`compression`] type.
-    compression: u8 @ 16,
+    compression: u8 @ 16 => set_compression,
     /// Encryption (0).
-    encryption: u8 @ 17,
+    encryption: u8 @ 17 => set_encryption,
     /// Other encoding (0).
-    other_encoding: u16 @ 18,
+    other_encoding: u16 @ 18 => set_other_encoding,
     /// [`file_extent_type`].
-    ty: u8 @ 20,
+    ty: u8 @ 20 => set_ty,
     /// Logical start of the disk extent; 0 for a hole.
-    disk_bytenr: u64 @ 21,
+    disk_bytenr: u64 @ 21 => set_disk_bytenr,
     /// Size of the disk extent.
-    disk_num_bytes: u64 @ 29,
+    disk_num_bytes: u64 @ 29 => set_disk_num_bytes,
     /// Offset into the decoded extent where this file range starts.
-    offset: u64 @ 37,
+    offset: u64 @ 37 => set_offset,
     /// Bytes of the file this item covers.
-    num_bytes: u64 @ 45,
+    num_bytes: u64 @ 45 => set_num_bytes,
 }
 
 /// What follows the common head of a file extent item.
@@ -674,23 +674,23 @@ pub mod extent_flag {
 disk_struct! {
     /// `struct btrfs_extent_item`: key (bytenr, EXTENT_ITEM, length) or
     /// (bytenr, METADATA_ITEM, level).
-    ExtentItem, size = 24;
+    ExtentItem / ExtentItemMut, size = 24;
     /// References to the extent.
-    refs: u64 @ 0,
+    refs: u64 @ 0 => set_refs,
     /// Transaction that allocated it.
-    generation: u64 @ 8,
+    generation: u64 @ 8 => set_generation,
     /// [`extent_flag`] bits.
-    flags: u64 @ 16,
+    flags: u64 @ 16 => set_flags,
 }
 
 disk_struct! {
     /// `struct btrfs_tree_block_info`: follows a non-skinny tree block
     /// EXTENT_ITEM.
-    TreeBlockInfo, size = 18;
+    TreeBlockInfo / TreeBlockInfoMut, size = 18;
     /// First key of the block.
-    key_raw: [KEY_SIZE] @ 0,
+    key_raw: [KEY_SIZE] @ 0 => set_key_raw,
     /// Level of the block.
-    level: u8 @ 17,
+    level: u8 @ 17 => set_level,
 }
 
 impl TreeBlockInfo<'_> {
@@ -703,22 +703,22 @@ impl TreeBlockInfo<'_> {
 disk_struct! {
     /// `struct btrfs_extent_data_ref`: data backref to (root, inode, file
     /// offset - extent offset), inline or as an EXTENT_DATA_REF item.
-    ExtentDataRef, size = 28;
+    ExtentDataRef / ExtentDataRefMut, size = 28;
     /// Subvolume.
-    root: u64 @ 0,
+    root: u64 @ 0 => set_root,
     /// Inode.
-    objectid: u64 @ 8,
+    objectid: u64 @ 8 => set_objectid,
     /// File offset minus the offset into the extent.
-    offset: u64 @ 16,
+    offset: u64 @ 16 => set_offset,
     /// References.
-    count: u32 @ 24,
+    count: u32 @ 24 => set_count,
 }
 
 disk_struct! {
     /// `struct btrfs_shared_data_ref`: count of a SHARED_DATA_REF.
-    SharedDataRef, size = 4;
+    SharedDataRef / SharedDataRefMut, size = 4;
     /// References.
-    count: u32 @ 0,
+    count: u32 @ 0 => set_count,
 }
 
 /// One inline backref of an extent item.
@@ -861,22 +861,22 @@ impl<'a> CsumItem<'a> {
 
 disk_struct! {
     /// `struct btrfs_block_group_item`: key (start, BLOCK_GROUP_ITEM, length).
-    BlockGroupItem, size = 24;
+    BlockGroupItem / BlockGroupItemMut, size = 24;
     /// Bytes used.
-    used: u64 @ 0,
+    used: u64 @ 0 => set_used,
     /// Objectid of the chunk (256).
-    chunk_objectid: u64 @ 8,
+    chunk_objectid: u64 @ 8 => set_chunk_objectid,
     /// Type and profile (`volumes::block_group`).
-    flags: u64 @ 16,
+    flags: u64 @ 16 => set_flags,
 }
 
 disk_struct! {
     /// `struct btrfs_free_space_info`: key (start, FREE_SPACE_INFO, length).
-    FreeSpaceInfo, size = 8;
+    FreeSpaceInfo / FreeSpaceInfoMut, size = 8;
     /// Free extents (or bitmaps) in the block group.
-    extent_count: u32 @ 0,
+    extent_count: u32 @ 0 => set_extent_count,
     /// `FREE_SPACE_USING_BITMAPS`.
-    flags: u32 @ 4,
+    flags: u32 @ 4 => set_flags,
 }
 
 /// Free space info flag: the block group's free space is kept in bitmaps.
@@ -884,31 +884,31 @@ pub const FREE_SPACE_USING_BITMAPS: u32 = 1 << 0;
 
 disk_struct! {
     /// `struct btrfs_dev_extent`: key (devid, DEV_EXTENT, physical start).
-    DevExtent, size = 48;
+    DevExtent / DevExtentMut, size = 48;
     /// Chunk tree id (3).
-    chunk_tree: u64 @ 0,
+    chunk_tree: u64 @ 0 => set_chunk_tree,
     /// Chunk objectid (256).
-    chunk_objectid: u64 @ 8,
+    chunk_objectid: u64 @ 8 => set_chunk_objectid,
     /// Logical start of the chunk.
-    chunk_offset: u64 @ 16,
+    chunk_offset: u64 @ 16 => set_chunk_offset,
     /// Length of the extent.
-    length: u64 @ 24,
+    length: u64 @ 24 => set_length,
     /// Chunk tree uuid.
-    chunk_tree_uuid: [16] @ 32,
+    chunk_tree_uuid: [16] @ 32 => set_chunk_tree_uuid,
 }
 
 disk_struct! {
     /// `struct btrfs_qgroup_status_item` without `enable_gen` (older
     /// kernels wrote 32 bytes): key (0, QGROUP_STATUS, 0).
-    QgroupStatusItem, size = 32;
+    QgroupStatusItem / QgroupStatusItemMut, size = 32;
     /// Format version (1).
-    version: u64 @ 0,
+    version: u64 @ 0 => set_version,
     /// Generation of the last update.
-    generation: u64 @ 8,
+    generation: u64 @ 8 => set_generation,
     /// `QGROUP_STATUS_FLAG_*`.
-    flags: u64 @ 16,
+    flags: u64 @ 16 => set_flags,
     /// Rescan progress (a logical address).
-    rescan: u64 @ 24,
+    rescan: u64 @ 24 => set_rescan,
 }
 
 /// `enable_gen` of a QGROUP_STATUS item, present in 40-byte items.
@@ -918,30 +918,30 @@ pub fn qgroup_status_enable_gen(data: &[u8]) -> Option<u64> {
 
 disk_struct! {
     /// `struct btrfs_qgroup_info_item`: key (0, QGROUP_INFO, qgroupid).
-    QgroupInfoItem, size = 40;
+    QgroupInfoItem / QgroupInfoItemMut, size = 40;
     /// Generation of the last update.
-    generation: u64 @ 0,
+    generation: u64 @ 0 => set_generation,
     /// Referenced bytes.
-    rfer: u64 @ 8,
+    rfer: u64 @ 8 => set_rfer,
     /// Referenced bytes, compressed.
-    rfer_cmpr: u64 @ 16,
+    rfer_cmpr: u64 @ 16 => set_rfer_cmpr,
     /// Exclusive bytes.
-    excl: u64 @ 24,
+    excl: u64 @ 24 => set_excl,
     /// Exclusive bytes, compressed.
-    excl_cmpr: u64 @ 32,
+    excl_cmpr: u64 @ 32 => set_excl_cmpr,
 }
 
 disk_struct! {
     /// `struct btrfs_qgroup_limit_item`: key (0, QGROUP_LIMIT, qgroupid).
-    QgroupLimitItem, size = 40;
+    QgroupLimitItem / QgroupLimitItemMut, size = 40;
     /// Which limits are set.
-    flags: u64 @ 0,
+    flags: u64 @ 0 => set_flags,
     /// Referenced limit.
-    max_rfer: u64 @ 8,
+    max_rfer: u64 @ 8 => set_max_rfer,
     /// Exclusive limit.
-    max_excl: u64 @ 16,
+    max_excl: u64 @ 16 => set_max_excl,
     /// Reserved referenced.
-    rsv_rfer: u64 @ 24,
+    rsv_rfer: u64 @ 24 => set_rsv_rfer,
     /// Reserved exclusive.
-    rsv_excl: u64 @ 32,
+    rsv_excl: u64 @ 32 => set_rsv_excl,
 }

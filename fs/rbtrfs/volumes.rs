@@ -164,36 +164,36 @@ impl fmt::Display for ChunkError {
 
 disk_struct! {
     /// The fixed part of `struct btrfs_chunk`, before its stripes.
-    Chunk, size = 48;
+    Chunk / ChunkMut, size = 48;
     /// Length of the chunk in logical bytes.
-    length: u64 @ 0,
+    length: u64 @ 0 => set_length,
     /// Tree that owns it (the extent tree, 2).
-    owner: u64 @ 8,
+    owner: u64 @ 8 => set_owner,
     /// Stripe length (64 KiB).
-    stripe_len: u64 @ 16,
+    stripe_len: u64 @ 16 => set_stripe_len,
     /// Type and profile ([`block_group`] bits).
-    type_flags: u64 @ 24,
+    type_flags: u64 @ 24 => set_type_flags,
     /// Optimal I/O alignment.
-    io_align: u32 @ 32,
+    io_align: u32 @ 32 => set_io_align,
     /// Optimal I/O width.
-    io_width: u32 @ 36,
+    io_width: u32 @ 36 => set_io_width,
     /// Minimal I/O size (the sector size).
-    sector_size: u32 @ 40,
+    sector_size: u32 @ 40 => set_sector_size,
     /// Number of stripes that follow.
-    num_stripes: u16 @ 44,
+    num_stripes: u16 @ 44 => set_num_stripes,
     /// Stripes per mirror for RAID10.
-    sub_stripes: u16 @ 46,
+    sub_stripes: u16 @ 46 => set_sub_stripes,
 }
 
 disk_struct! {
     /// `struct btrfs_stripe`: where one stripe of a chunk lives.
-    Stripe, size = 32;
+    Stripe / StripeMut, size = 32;
     /// Device id.
-    devid: u64 @ 0,
+    devid: u64 @ 0 => set_devid,
     /// Physical byte offset on that device.
-    offset: u64 @ 8,
+    offset: u64 @ 8 => set_offset,
     /// Device uuid.
-    dev_uuid: [16] @ 16,
+    dev_uuid: [16] @ 16 => set_dev_uuid,
 }
 
 /// A whole chunk item: the fixed part and `num_stripes` stripes, checked to
