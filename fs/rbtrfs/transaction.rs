@@ -29,7 +29,7 @@ use crate::ctree::{key_type, objectid, Key, Path, SearchError, TreeSource};
 use crate::ctree_write::{item_data_mut, search_slot, WPath};
 use crate::delayed_ref::{DelayedRef, DelayedRefs, NewExtent, RefKind};
 use crate::error::{Errno, Result, EIO, ENOSPC, EOPNOTSUPP, EROFS, EUCLEAN};
-use crate::extent_io::{init_header, DirtyBlocks, HeaderInit, RootNode, TreeCtx};
+use crate::extent_io::{init_header, DirtyBlocks, HeaderInit, RootNode, TreeCtx, HEADER_FLAG_WRITTEN};
 use crate::extent_tree;
 use crate::format::{self, compat_ro, incompat, SuperBlock, SuperBlockMut, CSUM_SIZE, SUPER_INFO_SIZE};
 use crate::free_space_tree;
@@ -613,6 +613,10 @@ fn commit_inner<S: TreeSource, D: Device>(fs: &mut FsState, src: &S, dev: &D) ->
     // Every block, checksummed, to every copy.
     let csum_type = fs.geo.csum_type;
     for (_, buf) in fs.dirty.iter_mut() {
+        let flags = buf.get_mut(56..64).ok_or(EUCLEAN)?;
+        let mut f = [0u8; 8];
+        f.copy_from_slice(flags);
+        flags.copy_from_slice(&(u64::from_le_bytes(f) | HEADER_FLAG_WRITTEN).to_le_bytes());
         csum_block(buf, csum_type)?;
     }
     for (bytenr, buf) in fs.dirty.iter() {

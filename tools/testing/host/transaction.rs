@@ -52,6 +52,10 @@ fn btrfs_check(img: &FsPath) {
     let out = Command::new("btrfs").args(["check", "--readonly"]).arg(img).output().unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success() && !text.contains("ERROR"), "btrfs check failed:\n{}", text);
+    assert!(text.contains("found ") && text.contains("bytes used, no error found"), "unexpected check output:\n{}", text);
+    if std::env::var_os("RBTRFS_SHOW_CHECK").is_some() {
+        eprintln!("{}", text);
+    }
 }
 
 /// An xattr entry (a DIR_ITEM-format item) on the root directory.
