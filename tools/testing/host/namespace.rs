@@ -1,0 +1,319 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Namespace operations through transactions against an mkfs image:
+//! create, mkdir, mknod, link, unlink, rmdir, rename (plain, NOREPLACE,
+//! EXCHANGE), xattrs, orphans. After each round of commits `btrfs check`
+//! must be clean, and `btrfs restore` (btrfs-progs reading the image on
+//! its own) must extract exactly the model's names and types.
+
+mod common;
+mod image;
+
+use common::{mkfs, Scratch};
+use image::Image;
+use rbtrfs_core::ctree::objectid;
+use rbtrfs_core::error::{Result as CResult, EIO, ENOENT};
+use rbtrfs_core::inode_ops::{self, mode, NewInode, RENAME_EXCHANGE, RENAME_NOREPLACE};
+use rbtrfs_core::items::Timespec;
+use rbtrfs_core::mem;
+use rbtrfs_core::transaction::{commit, Device, FsState, Trans};
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{FileExt, FileTypeExt};
+use std::path::Path as FsPath;
+use std::process::Command;
+
+struct FileDev(File);
+
+impl Device for FileDev {
+    fn write_at(&self, physical: u64, data: &[u8]) -> CResult {
+        self.0.write_all_at(data, physical).map_err(|_| EIO)
+    }
+    fn flush(&self) -> CResult {
+        self.0.sync_data().map_err(|_| EIO)
+    }
+    fn size(&self) -> u64 {
+        self.0.metadata().map(|m| m.len()).unwrap_or(0)
+    }
+}
+
+fn open_rw(img: &FsPath) -> (Image, FsState, FileDev) {
+    let image = Image::open(img);
+    let mut chunks = mem::Vec::new();
+    for c in &image.chunks {
+        chunks.push(*c).unwrap();
+    }
+    let fs = FsState::open(&image, &image.sb, chunks).unwrap_or_else(|e| panic!("open rw: {:?}", e));
+    let dev = FileDev(OpenOptions::new().write(true).open(img).unwrap());
+    (image, fs, dev)
+}
+
+fn btrfs_check(img: &FsPath) {
+    let out = Command::new("btrfs").args(["check", "--readonly"]).arg(img).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains("no error found"), "btrfs check failed:\n{}", text);
+}
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Dir,
+    File,
+    Fifo,
+}
+
+/// The model: path (relative, '/'-separated) -> (kind, inode number).
+type Model = BTreeMap<String, (Kind, u64)>;
+
+fn now(i: u64) -> Timespec {
+    Timespec { sec: 1_700_000_000 + i, nsec: (i % 1000) as u32 * 1000 }
+}
+
+fn parent_of(p: &str) -> &str {
+    p.rfind('/').map_or("", |i| &p[..i])
+}
+
+fn name_of(p: &str) -> &str {
+    p.rfind('/').map_or(p, |i| &p[i + 1..])
+}
+
+fn dir_ino(model: &Model, p: &str) -> u64 {
+    if p.is_empty() { 256 } else { model[p].1 }
+}
+
+fn is_empty_dir(model: &Model, p: &str) -> bool {
+    let pre = format!("{}/", p);
+    !model.keys().any(|k| k.starts_with(&pre))
+}
+
+/// One random operation, applied to both the trees and the model.
+fn step(t: &mut Trans<'_, Image>, model: &mut Model, rng: &mut Rng, n: u64) {
+    let root = objectid::FS_TREE;
+    let dirs: Vec<String> = std::iter::once(String::new())
+        .chain(model.iter().filter(|(_, v)| v.0 == Kind::Dir).map(|(k, _)| k.clone()))
+        .collect();
+    let pick_dir = |rng: &mut Rng| dirs[rng.below(dirs.len())].clone();
+    let join = |d: &str, name: &str| if d.is_empty() { name.to_string() } else { format!("{}/{}", d, name) };
+    let existing: Vec<String> = model.keys().cloned().collect();
+    match rng.below(10) {
+        0..=2 => {
+            let d = pick_dir(rng);
+            let name = format!("f{:x}", rng.next() % 100000);
+            let p = join(&d, &name);
+            if model.contains_key(&p) {
+                return;
+            }
+            let (kind, m) = match rng.below(6) {
+                0 => (Kind::Dir, mode::S_IFDIR | 0o755),
+                1 => (Kind::Fifo, mode::S_IFIFO | 0o644),
+                _ => (Kind::File, mode::S_IFREG | 0o644),
+            };
+            let attrs = NewInode { mode: m, uid: 1000, gid: 100, rdev: 0, now: now(n) };
+            let (ino, _) = inode_ops::create(t, root, dir_ino(model, &d), name.as_bytes(), &attrs).unwrap();
+            model.insert(p, (kind, ino));
+        }
+        3 if !existing.is_empty() => {
+            // unlink or rmdir
+            let p = existing[rng.below(existing.len())].clone();
+            let (kind, _) = model[&p];
+            if kind == Kind::Dir && !is_empty_dir(model, &p) {
+                return;
+            }
+            let (_ino, f) = inode_ops::unlink(t, root, dir_ino(model, parent_of(&p)), name_of(&p).as_bytes(), now(n)).unwrap();
+            model.remove(&p);
+            if f.nlink == 0 {
+                inode_ops::remove_inode(t, root, _ino, |_| Ok(())).unwrap();
+            }
+        }
+        4 if !existing.is_empty() => {
+            // hard link a non-directory
+            let p = existing[rng.below(existing.len())].clone();
+            let (kind, ino) = model[&p];
+            if kind == Kind::Dir {
+                return;
+            }
+            let d = pick_dir(rng);
+            let name = format!("l{:x}", rng.next() % 100000);
+            let np = join(&d, &name);
+            if model.contains_key(&np) {
+                return;
+            }
+            inode_ops::link(t, root, ino, dir_ino(model, &d), name.as_bytes(), now(n)).unwrap();
+            model.insert(np, (kind, ino));
+        }
+        5..=6 if !existing.is_empty() => {
+            // rename, possibly over an existing entry, or exchange
+            let p = existing[rng.below(existing.len())].clone();
+            let (kind, ino) = model[&p];
+            let d = pick_dir(rng);
+            // No moving a directory into itself.
+            if kind == Kind::Dir && (d == p || d.starts_with(&format!("{}/", p))) {
+                return;
+            }
+            let target = if rng.below(3) == 0 && existing.len() > 1 {
+                existing[rng.below(existing.len())].clone()
+            } else {
+                join(&d, &format!("r{:x}", rng.next() % 100000))
+            };
+            if target == p || (kind == Kind::Dir && target.starts_with(&format!("{}/", p))) {
+                return;
+            }
+            let tparent = parent_of(&target).to_string();
+            let src = (dir_ino(model, parent_of(&p)), name_of(&p).as_bytes());
+            let dst = (dir_ino(model, &tparent), name_of(&target).as_bytes());
+            match model.get(&target).copied() {
+                None => {
+                    let flags = if rng.below(2) == 0 { RENAME_NOREPLACE } else { 0 };
+                    inode_ops::rename(t, root, src, dst, flags, now(n)).unwrap();
+                    move_tree(model, &p, &target);
+                }
+                Some((tkind, tino)) => {
+                    if rng.below(2) == 0 {
+                        // Exchange: neither may contain the other.
+                        if p.starts_with(&format!("{}/", target)) {
+                            return;
+                        }
+                        inode_ops::rename(t, root, src, dst, RENAME_EXCHANGE, now(n)).unwrap();
+                        let tmp = "\u{1}tmp".to_string();
+                        move_tree(model, &p, &tmp);
+                        move_tree(model, &target, &p);
+                        move_tree(model, &tmp, &target);
+                        return;
+                    }
+                    if tkind == Kind::Dir && (kind != Kind::Dir || !is_empty_dir(model, &target)) {
+                        return;
+                    }
+                    if tkind != Kind::Dir && kind == Kind::Dir {
+                        return;
+                    }
+                    if tino == ino {
+                        return;
+                    }
+                    let victim = inode_ops::rename(t, root, src, dst, 0, now(n)).unwrap();
+                    model.remove(&target);
+                    move_tree(model, &p, &target);
+                    if let Some((vino, f)) = victim {
+                        if f.nlink == 0 {
+                            inode_ops::remove_inode(t, root, vino, |_| Ok(())).unwrap();
+                        }
+                    }
+                }
+            }
+        }
+        7 if !existing.is_empty() => {
+            let p = existing[rng.below(existing.len())].clone();
+            let (_, ino) = model[&p];
+            let name = format!("user.x{}", rng.below(5));
+            let value = vec![b'v'; rng.below(300)];
+            inode_ops::set_xattr(t, root, ino, (name.as_bytes(), &value), 0, now(n)).unwrap();
+        }
+        8 if !existing.is_empty() => {
+            let p = existing[rng.below(existing.len())].clone();
+            let (_, ino) = model[&p];
+            let name = format!("user.x{}", rng.below(5));
+            match inode_ops::remove_xattr(t, root, ino, name.as_bytes(), now(n)) {
+                Ok(()) => {}
+                Err(e) => assert_eq!(e, rbtrfs_core::error::ENODATA),
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Moves `from` (and everything under it) to `to` in the model.
+fn move_tree(model: &mut Model, from: &str, to: &str) {
+    let pre = format!("{}/", from);
+    let moved: Vec<(String, (Kind, u64))> =
+        model.iter().filter(|(k, _)| *k == from || k.starts_with(&pre)).map(|(k, v)| (k.clone(), *v)).collect();
+    for (k, _) in &moved {
+        model.remove(k);
+    }
+    for (k, v) in moved {
+        let nk = format!("{}{}", to, &k[from.len()..]);
+        model.insert(nk, v);
+    }
+}
+
+/// What `btrfs restore` extracts, as path -> kind.
+fn restored(img: &FsPath, out: &FsPath) -> BTreeMap<String, Kind> {
+    let _ = std::fs::remove_dir_all(out);
+    std::fs::create_dir_all(out).unwrap();
+    let o = Command::new("btrfs").args(["restore", "-S", "-x"]).arg(img).arg(out).output().unwrap();
+    assert!(o.status.success(), "btrfs restore: {}", String::from_utf8_lossy(&o.stderr));
+    let mut m = BTreeMap::new();
+    fn walk(base: &FsPath, dir: &FsPath, m: &mut BTreeMap<String, Kind>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            let ft = e.file_type().unwrap();
+            let rel = e.path().strip_prefix(base).unwrap().to_string_lossy().into_owned();
+            let kind = if ft.is_dir() {
+                Kind::Dir
+            } else if ft.is_fifo() {
+                Kind::Fifo
+            } else {
+                Kind::File
+            };
+            m.insert(rel, kind);
+            if ft.is_dir() {
+                walk(base, &e.path(), m);
+            }
+        }
+    }
+    walk(out, out, &mut m);
+    m
+}
+
+#[test]
+fn namespace_ops_check_clean_and_restore_matches() {
+    let dir = Scratch::new("trans-ns");
+    let img = mkfs(&dir.0, "ns.img", 256 << 20, &[]);
+    let mut model = Model::new();
+    let mut rng = Rng(0xabcdef);
+    let mut n = 0;
+    for round in 0..5 {
+        let (image, mut fs, dev) = open_rw(&img);
+        for _ in 0..4 {
+            {
+                let mut t = Trans::new(&mut fs, &image).unwrap();
+                for _ in 0..300 {
+                    n += 1;
+                    step(&mut t, &mut model, &mut rng, n);
+                }
+                // Every model path resolves to its inode through lookups.
+                for (p, (_, ino)) in model.iter() {
+                    let mut cur = 256;
+                    for comp in p.split('/') {
+                        cur = inode_ops::lookup(&t, objectid::FS_TREE, cur, comp.as_bytes()).unwrap().unwrap().0;
+                    }
+                    assert_eq!(cur, *ino, "{}", p);
+                }
+                assert_eq!(inode_ops::lookup(&t, objectid::FS_TREE, 256, b"nonexistent").unwrap(), None);
+                assert_eq!(inode_ops::read_inode(&t, objectid::FS_TREE, 1 << 40).unwrap_err(), ENOENT);
+            }
+            commit(&mut fs, &image, &dev).unwrap();
+        }
+        drop(fs);
+        btrfs_check(&img);
+        let got = restored(&img, &dir.0.join("restore"));
+        // btrfs restore skips special files.
+        let want: BTreeMap<String, Kind> =
+            model.iter().filter(|(_, v)| v.0 != Kind::Fifo).map(|(k, v)| (k.clone(), v.0)).collect();
+        let missing: Vec<_> = want.keys().filter(|k| !got.contains_key(*k)).collect();
+        let extra: Vec<_> = got.keys().filter(|k| !want.contains_key(*k)).collect();
+        let wrong: Vec<_> = want.iter().filter(|(k, v)| got.get(*k).is_some_and(|g| g != *v)).collect();
+        assert!(missing.is_empty() && extra.is_empty() && wrong.is_empty(),
+            "round {}: restore differs: missing {:?} extra {:?} wrong kind {:?}", round, missing, extra, wrong);
+    }
+    assert!(model.len() > 200, "model too small: {}", model.len());
+}
