@@ -754,7 +754,7 @@ impl Backref {
         let b = slot(buf, 0, size)?;
         match *self {
             Backref::TreeBlock { .. } | Backref::SharedBlock { .. } => {}
-            Backref::SharedData { .. } => b.copy_from_slice(&count.to_le_bytes()),
+            Backref::SharedData { .. } => put(b, 0, &count.to_le_bytes())?,
             Backref::ExtentData { root, objectid, offset } => {
                 let mut m = ExtentDataRefMut::new(b).ok_or(EOVERFLOW)?;
                 m.set_root(root);
