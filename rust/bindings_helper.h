@@ -18,6 +18,11 @@
 #include <linux/rwsem.h>
 #include <linux/statfs.h>
 #include <linux/kobject.h>
+#include <linux/mnt_idmapping.h>
+#include <linux/sched/mm.h>
+#include <linux/workqueue.h>
+#include <linux/writeback.h>
+#include <linux/falloc.h>
 #include <linux/sysfs.h>
 #include <linux/uio.h>
 #include <linux/xattr.h>
@@ -31,3 +36,7 @@ const long long RBTRFS_MAX_LFS_FILESIZE = MAX_LFS_FILESIZE;
 const unsigned int RBTRFS_S_IFMT = S_IFMT;
 const unsigned long RBTRFS_I_NEW = I_NEW;
 const unsigned int RBTRFS_SB_RDONLY_UINT = SB_RDONLY;
+const unsigned int RBTRFS_WQ_UNBOUND = WQ_UNBOUND;
+const unsigned int RBTRFS_WQ_MEM_RECLAIM = WQ_MEM_RECLAIM;
+const unsigned int RBTRFS_WQ_FREEZABLE = WQ_FREEZABLE;
+const unsigned long RBTRFS_SB_I_STABLE_WRITES = SB_I_STABLE_WRITES;

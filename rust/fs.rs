@@ -16,6 +16,23 @@
 //! inode. The inode, directory, file and folio callbacks are in
 //! [`super::inode`].
 //!
+//! # Writing
+//!
+//! A filesystem that sets [`FileSystem::WRITABLE`] gets the write paths
+//! wired into the C operation tables (see [`super::inode`]) and the
+//! superblock operations `sync_fs`, `evict_inode`, `write_inode` and
+//! `put_super` ([`FileSystem::sync_fs`], [`FileSystem::evict_inode`],
+//! [`FileSystem::write_inode`], [`FileSystem::put_super`]). Without it the
+//! tables are those of a read-only filesystem and a remount read-write is
+//! refused. The block device is written with [`BlockDevice::write_at`],
+//! [`BlockDevice::write_at_fua`] and [`BlockDevice::flush`].
+//!
+//! At unmount the VFS calls, in order: `sync_fs(wait)` (after writing back
+//! dirty inodes), `evict_inode` for every inode, `put_super`, and finally
+//! drops the data. The background work ([`FileSystem::background_work`]) is
+//! disabled before `put_super`, so a final commit there does not race with
+//! a periodic one.
+//!
 //! # Examples
 //!
 //! ```ignore
@@ -35,8 +52,11 @@
 
 use super::bindings;
 use super::block::BufferHead;
-use super::inode::{self, INode};
+use super::folio::{LockedFolio, Writeback};
+use super::inode::{self, DEntry, INode, NewDEntry, RenameFlags, SetAttr, UnrefINode};
+use super::workqueue::DelayedWork;
 use core::marker::PhantomData;
+use core::pin::Pin;
 use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use kernel::c_str;
 use kernel::error::{from_result, to_result};
@@ -93,7 +113,12 @@ pub trait FileSystem: Sized + 'static {
     fn fill_super(sb: &NewSuperBlock<'_>, opts: &Self::Options) -> Result<KBox<Self::Data>>;
 
     /// A remount: `read_only` is the state asked for. An error refuses it
-    /// and leaves the mount as it was.
+    /// and leaves the mount as it was. Going from read-write to read-only
+    /// (with [`FileSystem::WRITABLE`]), the VFS's dirty inodes and folios
+    /// have been written back and [`FileSystem::sync_fs`] called already
+    /// (`sync_filesystem`); stop background commits here if wanted. Going
+    /// read-write without `WRITABLE` is refused with `EROFS` after this
+    /// returns.
     fn reconfigure(sb: &SuperBlock<Self>, opts: &Self::Options, read_only: bool) -> Result;
 
     /// The root directory inode, once the data is in place.
@@ -107,7 +132,10 @@ pub trait FileSystem: Sized + 'static {
     fn read_dir(dir: &INode<Self>, emitter: &mut inode::DirEmitter<'_>) -> Result;
 
     /// Fills a locked folio of a regular file or symlink with its data.
-    fn read_folio(inode: &INode<Self>, folio: &mut super::folio::LockedFolio<'_>) -> Result;
+    /// Also used before a write to part of a folio that is not in the page
+    /// cache yet (`write_begin`); bytes beyond the end of the file must be
+    /// zeroed.
+    fn read_folio(inode: &INode<Self>, folio: &mut LockedFolio<'_>) -> Result;
 
     /// Reads extended attribute `name` (with its namespace prefix). With
     /// `None` returns the value's size; else copies it (`ERANGE` if short).
@@ -119,6 +147,143 @@ pub trait FileSystem: Sized + 'static {
 
     /// `statfs` figures.
     fn statfs(sb: &SuperBlock<Self>) -> Result<StatFs>;
+
+    /// Called once a mount succeeded: the root dentry is in place (e.g. to
+    /// start the periodic commit with
+    /// [`SuperBlock::schedule_background_work`]). An error fails the mount;
+    /// the VFS then shuts the superblock down as at unmount (`sync_fs`,
+    /// `evict_inode`, `put_super`).
+    fn mounted(_sb: &SuperBlock<Self>) -> Result {
+        Ok(())
+    }
+
+    /// Runs on a workqueue after [`SuperBlock::schedule_background_work`]:
+    /// e.g. the periodic transaction commit (`commit=N`). It may re-arm
+    /// itself with `schedule_background_work`. It never runs once
+    /// `put_super` (or, for a failed mount, the teardown) has started.
+    fn background_work(_sb: &SuperBlock<Self>) {}
+
+    // ---- Writing. Everything below is used only with `WRITABLE`. ----
+
+    /// Whether the filesystem implements the write operations below. If
+    /// false (the default) they are not installed in the C tables, whatever
+    /// the methods do, and remounting read-write is refused with `EROFS`.
+    const WRITABLE: bool = false;
+
+    /// Creates regular file `dentry` in `dir` (`open(O_CREAT)`, `creat`).
+    /// `mode` is type (`S_IFREG`) and permission bits; `excl`: `O_EXCL`.
+    /// See [`NewINode::instantiate`](inode::NewINode::instantiate).
+    fn create(_dir: &INode<Self>, _dentry: NewDEntry<'_, Self>, _mode: u16, _excl: bool) -> Result {
+        Err(EROFS)
+    }
+
+    /// Creates directory `dentry` in `dir`; `mode` includes `S_IFDIR`.
+    fn mkdir(_dir: &INode<Self>, _dentry: NewDEntry<'_, Self>, _mode: u16) -> Result {
+        Err(EROFS)
+    }
+
+    /// Creates a device node, FIFO or socket (or, rarely, a regular file)
+    /// `dentry` in `dir`; `mode` includes the type, `rdev` is the device
+    /// number (kernel `dev_t` encoding).
+    fn mknod(_dir: &INode<Self>, _dentry: NewDEntry<'_, Self>, _mode: u16, _rdev: u32) -> Result {
+        Err(EROFS)
+    }
+
+    /// Creates symbolic link `dentry` in `dir` pointing to `target`; `mode`
+    /// is `S_IFLNK | 0o777`. The target is read back through
+    /// [`FileSystem::read_folio`] (`page_get_link`).
+    fn symlink(_dir: &INode<Self>, _dentry: NewDEntry<'_, Self>, _mode: u16, _target: &[u8]) -> Result {
+        Err(EROFS)
+    }
+
+    /// Adds a hard link `dentry` in `dir` to `inode` (not a directory; the
+    /// VFS checked). Increment the link count, update ctime, then
+    /// [`NewDEntry::instantiate`] with a new reference (`ARef::from(inode)`).
+    fn link(_inode: &INode<Self>, _dir: &INode<Self>, _dentry: NewDEntry<'_, Self>) -> Result {
+        Err(EROFS)
+    }
+
+    /// Removes entry `dentry` (positive, not a directory) from `dir`.
+    /// Drop the inode's link count ([`INode::drop_nlink`]); at zero the
+    /// inode is freed on disk by [`FileSystem::evict_inode`] once unused.
+    /// The VFS removes the dentry.
+    fn unlink(_dir: &INode<Self>, _dentry: &DEntry<Self>) -> Result {
+        Err(EROFS)
+    }
+
+    /// Removes empty directory `dentry` from `dir` (`ENOTEMPTY` if it is
+    /// not empty). Clear its link count and drop `dir`'s.
+    fn rmdir(_dir: &INode<Self>, _dentry: &DEntry<Self>) -> Result {
+        Err(EROFS)
+    }
+
+    /// Renames `old_dentry` in `old_dir` to `new_dentry` in `new_dir`.
+    /// `new_dentry` may be positive (replace it, or swap with
+    /// [`RenameFlags::EXCHANGE`]). Flags other than `NOREPLACE` and
+    /// `EXCHANGE` are refused with `EINVAL` before this is called. The VFS
+    /// moves the dentries.
+    fn rename(
+        _old_dir: &INode<Self>,
+        _old_dentry: &DEntry<Self>,
+        _new_dir: &INode<Self>,
+        _new_dentry: &DEntry<Self>,
+        _flags: RenameFlags,
+    ) -> Result {
+        Err(EROFS)
+    }
+
+    /// Changes attributes (`chmod`, `chown`, `utimes`, `truncate`) of any
+    /// inode; see [`SetAttr`] for the usual steps.
+    fn setattr(_inode: &INode<Self>, _attr: &SetAttr<'_, Self>) -> Result {
+        Err(EROFS)
+    }
+
+    /// `fsync`/`fdatasync` of bytes `start..=end` of a file or directory.
+    /// The dirty folios of the range have been written back and waited for
+    /// already ([`FileSystem::writepages`]); make them and the inode
+    /// durable (commit). Called without the inode lock.
+    fn fsync(_inode: &INode<Self>, _start: i64, _end: i64, _datasync: bool) -> Result {
+        Ok(())
+    }
+
+    /// `fallocate` with `mode` (`FALLOC_FL_*`) on `len` bytes at `offset`.
+    /// Called without the inode lock.
+    fn fallocate(_inode: &INode<Self>, _mode: i32, _offset: i64, _len: i64) -> Result {
+        Err(super::errno::eopnotsupp())
+    }
+
+    /// Writes dirty folios of a regular file: take them from `wb` until it
+    /// returns `None`, write each and end it (see [`Writeback`]). The inode
+    /// may be unreferenced (writeback at unmount). Runs in a `GFP_NOFS`
+    /// scope. An error fails the whole call; unvisited folios stay dirty.
+    fn writepages(_inode: &UnrefINode<Self>, _wb: &Writeback<'_>) -> Result {
+        Err(EROFS)
+    }
+
+    /// Writes a dirty inode's metadata (after [`INode::mark_dirty`] or a
+    /// VFS time update); `sync`: for data integrity (`sync`, `fsync`). The
+    /// inode may be unreferenced.
+    fn write_inode(_inode: &UnrefINode<Self>, _sync: bool) -> Result {
+        Ok(())
+    }
+
+    /// The inode's last reference is gone and it leaves the cache: its page
+    /// cache has been dropped. If its link count is zero, free it on disk
+    /// (items and extents). The inode is unreferenced and must not be
+    /// resurrected.
+    fn evict_inode(_inode: &UnrefINode<Self>) {}
+
+    /// Writes everything to disk (`sync`, unmount, remount read-only):
+    /// commit the running transaction. `wait`: wait for it to be on disk.
+    /// Dirty inodes and folios have been written back before.
+    fn sync_fs(_sb: &SuperBlock<Self>, _wait: bool) -> Result {
+        Ok(())
+    }
+
+    /// Unmount, after every inode was evicted and before the data is
+    /// dropped, with the block device still open: final commit, stop
+    /// threads. [`FileSystem::background_work`] is already disabled.
+    fn put_super(_sb: &SuperBlock<Self>) {}
 }
 
 /// Storage for a `struct file_system_type` and its inode cache.
@@ -266,6 +431,12 @@ impl<T: FileSystem> Tables<T> {
         ops.alloc_inode = Some(inode::alloc_inode::<T>);
         ops.free_inode = Some(inode::free_inode::<T>);
         ops.statfs = Some(statfs::<T>);
+        if T::WRITABLE {
+            ops.sync_fs = Some(sync_fs::<T>);
+            ops.evict_inode = Some(inode::evict_inode::<T>);
+            ops.write_inode = Some(inode::write_inode::<T>);
+            ops.put_super = Some(put_super::<T>);
+        }
         ops
     };
 }
@@ -359,7 +530,16 @@ unsafe extern "C" fn reconfigure<T: FileSystem>(fc: *mut bindings::fs_context) -
             let ro = if mask != 0 { (*fc).sb_flags & bindings::RBTRFS_SB_RDONLY_UINT != 0 } else { sb.is_read_only() };
             (sb, options::<T>(fc), ro)
         };
+        if T::WRITABLE && ro && !sb.is_read_only() {
+            // Going read-only: write everything back first, as C
+            // filesystems do in their reconfigure (`s_umount` is held).
+            // SAFETY: A mounted superblock of ours, `s_umount` held.
+            to_result(unsafe { bindings::sync_filesystem(sb.raw()) })?;
+        }
         T::reconfigure(sb, opts, ro)?;
+        if !ro && !T::WRITABLE {
+            return Err(EROFS);
+        }
         Ok(0)
     })
 }
@@ -398,10 +578,19 @@ unsafe extern "C" fn fill_super<T: FileSystem>(
         let new = NewSuperBlock { sb, _p: PhantomData };
         // SAFETY: `fc` is the live context of this mount.
         let data = T::fill_super(&new, unsafe { options::<T>(fc) })?;
-        // SAFETY: Still new and locked. From here on `kill_sb` owns `data`
-        // (it drops it even if the rest of the mount fails).
-        unsafe { (*sb).s_fs_info = KBox::into_raw(data).cast() };
-        // SAFETY: `s_fs_info` now holds `T::Data`, as `SuperBlock<T>` needs.
+        let info = KBox::pin_init(
+            pin_init!(SbInfo::<T> {
+                work <- crate::new_delayed_work!(SbPtr::<T>(sb, PhantomData), run_background_work::<T>),
+                data,
+            }),
+            GFP_KERNEL,
+        )?;
+        // SAFETY: Still new and locked. From here on `kill_sb` owns the
+        // info (it drops it, pinned, even if the rest of the mount fails);
+        // it is never moved out of the box.
+        unsafe { (*sb).s_fs_info = KBox::into_raw(Pin::into_inner_unchecked(info)).cast() };
+        // SAFETY: `s_fs_info` now holds an `SbInfo<T>`, as `SuperBlock<T>`
+        // needs.
         let sbr = unsafe { SuperBlock::<T>::from_raw(sb) };
         let root = T::root(sbr)?;
         // SAFETY: `d_make_root` takes over the inode reference, also when it
@@ -412,8 +601,43 @@ unsafe extern "C" fn fill_super<T: FileSystem>(
         }
         // SAFETY: Still new and locked.
         unsafe { (*sb).s_root = dentry };
+        T::mounted(sbr)?;
         Ok(0)
     })
+}
+
+/// What `s_fs_info` points to: the filesystem's data and the
+/// superblock's background work.
+///
+/// # Invariants
+///
+/// Pinned in a `KBox` owned by the superblock from `fill_super` until
+/// `kill_sb`. `work` is declared first, so dropping the info disables it
+/// (waiting for a running callback) before the data goes.
+#[pin_data]
+struct SbInfo<T: FileSystem> {
+    #[pin]
+    work: DelayedWork<SbPtr<T>>,
+    data: KBox<T::Data>,
+}
+
+/// The superblock a background work runs for.
+struct SbPtr<T>(*mut bindings::super_block, PhantomData<T>);
+
+// SAFETY: A superblock may be used from any thread; the pointer is only
+// dereferenced in `run_background_work`.
+unsafe impl<T> Send for SbPtr<T> {}
+// SAFETY: As above.
+unsafe impl<T> Sync for SbPtr<T> {}
+
+/// The callback of a superblock's background work.
+fn run_background_work<T: FileSystem>(sb: &SbPtr<T>) {
+    // SAFETY: The work lives in the `SbInfo<T>` of this mounted superblock
+    // (its data is set before the work can be scheduled, through a
+    // `SuperBlock<T>`), and both `put_super` and `kill_sb` disable it,
+    // waiting for a running callback, before the data is dropped or the
+    // device closed, so the superblock is a valid `SuperBlock<T>` here.
+    T::background_work(unsafe { SuperBlock::from_raw(sb.0) });
 }
 
 /// `file_system_type.kill_sb`: shuts the superblock down, then drops the
@@ -423,15 +647,44 @@ unsafe extern "C" fn fill_super<T: FileSystem>(
 ///
 /// Called by the VFS once, with a superblock of this type.
 unsafe extern "C" fn kill_sb<T: FileSystem>(sb: *mut bindings::super_block) {
-    // SAFETY: `sb` is valid; `s_fs_info` is null or a `KBox<T::Data>` that
-    // `fill_super` leaked, and nothing uses it after `kill_block_super`.
+    // SAFETY: `sb` is valid; `s_fs_info` is null or the pinned
+    // `KBox<SbInfo<T>>` that `fill_super` leaked. Its background work is
+    // disabled before the shutdown starts, and nothing uses the info after
+    // `kill_block_super`.
     unsafe {
-        let data = (*sb).s_fs_info.cast::<T::Data>();
+        let info = (*sb).s_fs_info.cast::<SbInfo<T>>();
+        if !info.is_null() {
+            (*info).work.disable_sync();
+        }
         bindings::kill_block_super(sb);
-        if !data.is_null() {
-            drop(KBox::from_raw(data));
+        if !info.is_null() {
+            drop(Pin::new_unchecked(KBox::from_raw(info)));
         }
     }
+}
+
+/// `super_operations.sync_fs`.
+///
+/// # Safety
+///
+/// Called by the VFS with a mounted superblock of this type.
+unsafe extern "C" fn sync_fs<T: FileSystem>(sb: *mut bindings::super_block, wait: c_int) -> c_int {
+    // SAFETY: Mounted, so its data is set and the device open.
+    let sb = unsafe { SuperBlock::<T>::from_raw(sb) };
+    from_result(|| T::sync_fs(sb, wait != 0).map(|()| 0))
+}
+
+/// `super_operations.put_super` (unmount, after the inodes are evicted).
+///
+/// # Safety
+///
+/// Called by the VFS once, with a superblock of this type whose root was
+/// set, so its data is too; the device is still open.
+unsafe extern "C" fn put_super<T: FileSystem>(sb: *mut bindings::super_block) {
+    // SAFETY: As above.
+    let sb = unsafe { SuperBlock::<T>::from_raw(sb) };
+    sb.info().work.disable_sync();
+    T::put_super(sb);
 }
 
 /// `super_operations.statfs`.
@@ -488,6 +741,19 @@ pub trait BlockDevice {
     /// Reads `buf.len()` bytes at byte `offset` of the device, bypassing the
     /// buffer cache. Both must be multiples of 512.
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result;
+    /// Writes `data` at byte `offset` of the device and waits for the
+    /// write to complete (`REQ_OP_WRITE | REQ_SYNC`), bypassing the buffer
+    /// cache: blocks written so must not be read with [`BlockDevice::bread`].
+    /// Both must be multiples of 512 (`EINVAL`); `EROFS` if the device is
+    /// read-only, `EIO` if the write fails. The data may still sit in the
+    /// device's volatile cache: see [`BlockDevice::flush`].
+    fn write_at(&self, offset: u64, data: &[u8]) -> Result;
+    /// [`BlockDevice::write_at`] with `REQ_FUA`: on stable storage when it
+    /// returns (superblock writes, after a [`BlockDevice::flush`]).
+    fn write_at_fua(&self, offset: u64, data: &[u8]) -> Result;
+    /// Flushes the device's volatile write cache (`blkdev_issue_flush`):
+    /// every write completed before is on stable storage when it returns.
+    fn flush(&self) -> Result;
 }
 
 impl<S: RawSuper> BlockDevice for S {
@@ -519,15 +785,31 @@ impl<S: RawSuper> BlockDevice for S {
         // SAFETY: By the trait's contract `s_bdev` is open while `self` lives.
         unsafe { super::bio::read_at((*self.raw_sb()).s_bdev, offset, buf) }
     }
+
+    fn write_at(&self, offset: u64, data: &[u8]) -> Result {
+        // SAFETY: By the trait's contract `s_bdev` is open while `self` lives.
+        unsafe { super::bio::write_at((*self.raw_sb()).s_bdev, offset, data, false) }
+    }
+
+    fn write_at_fua(&self, offset: u64, data: &[u8]) -> Result {
+        // SAFETY: By the trait's contract `s_bdev` is open while `self` lives.
+        unsafe { super::bio::write_at((*self.raw_sb()).s_bdev, offset, data, true) }
+    }
+
+    fn flush(&self) -> Result {
+        // SAFETY: By the trait's contract `s_bdev` is open while `self` lives.
+        unsafe { super::bio::flush((*self.raw_sb()).s_bdev) }
+    }
 }
 
 /// A mounted superblock of filesystem `T`: `struct super_block` whose
-/// `s_fs_info` is the `T::Data` that [`FileSystem::fill_super`] returned.
+/// `s_fs_info` holds the `T::Data` that [`FileSystem::fill_super`] returned.
 ///
 /// # Invariants
 ///
 /// The superblock is alive, has an open block device and its `s_fs_info`
-/// points to a `T::Data` for the lifetime of every reference to this type.
+/// points to a pinned `SbInfo<T>` for the lifetime of every reference to
+/// this type.
 #[repr(transparent)]
 pub struct SuperBlock<T: FileSystem>(Opaque<bindings::super_block>, PhantomData<T>);
 
@@ -535,7 +817,7 @@ impl<T: FileSystem> SuperBlock<T> {
     /// # Safety
     ///
     /// `ptr` is a live superblock of filesystem `T` with an open block
-    /// device whose `s_fs_info` is a `T::Data`, for `'a`.
+    /// device whose `s_fs_info` is an `SbInfo<T>`, for `'a`.
     pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::super_block) -> &'a Self {
         // SAFETY: Transparent wrapper; validity per the safety contract.
         unsafe { &*ptr.cast::<Self>() }
@@ -545,17 +827,50 @@ impl<T: FileSystem> SuperBlock<T> {
         self.0.get()
     }
 
+    fn info(&self) -> &SbInfo<T> {
+        // SAFETY: By the type invariants `s_fs_info` is a live `SbInfo<T>`,
+        // dropped only by `kill_sb` after every user is gone.
+        unsafe { &*(*self.raw()).s_fs_info.cast::<SbInfo<T>>() }
+    }
+
     /// The filesystem's data for this superblock.
     pub fn data(&self) -> &T::Data {
-        // SAFETY: By the type invariants `s_fs_info` is a live `T::Data`,
-        // dropped only by `kill_sb` after every user is gone.
-        unsafe { &*(*self.raw()).s_fs_info.cast::<T::Data>() }
+        &self.info().data
     }
 
     /// Gets the inode `key` from the inode cache, or a new locked one for
     /// the caller to initialise (see [`inode::NewINode`]).
     pub fn get_inode(&self, key: inode::INodeKey) -> Result<inode::Lookup<T>> {
         inode::get_inode(self, key)
+    }
+
+    /// A new, locked in-core inode for the just-allocated inode number
+    /// `key` (`iget5_locked`), for a namespace callback to set up with
+    /// [`inode::NewINode::init_owner`] and publish with
+    /// [`inode::NewINode::instantiate`]. `EEXIST` if the cache still holds
+    /// an inode with that key.
+    pub fn new_inode(&self, key: inode::INodeKey) -> Result<inode::NewINode<T>> {
+        inode::new_inode(self, key)
+    }
+
+    /// Runs [`FileSystem::background_work`] in `delay_ms` milliseconds on
+    /// the system unbound workqueue, unless it is already pending (then the
+    /// earlier deadline stays; returns false) or disabled by the unmount.
+    pub fn schedule_background_work(&self, delay_ms: u32) -> bool {
+        self.info().work.schedule(delay_ms)
+    }
+
+    /// Runs [`FileSystem::background_work`] in `delay_ms` milliseconds,
+    /// moving the deadline if it is pending (`mod_delayed_work`): e.g. 0 to
+    /// commit now. Returns whether it was pending.
+    pub fn reschedule_background_work(&self, delay_ms: u32) -> bool {
+        self.info().work.reschedule(delay_ms)
+    }
+
+    /// Cancels the background work and waits for a running one (e.g. at a
+    /// remount read-only). Must not be called from the background work.
+    pub fn cancel_background_work(&self) -> bool {
+        self.info().work.cancel_sync()
     }
 }
 
@@ -589,6 +904,16 @@ impl NewSuperBlock<'_> {
         } else {
             Ok(())
         }
+    }
+
+    /// Makes writers wait for writeback of a folio before changing it
+    /// (`SB_I_STABLE_WRITES`), so that data is not modified between its
+    /// checksum and its write. Only needed if a [`super::folio::WritebackFolio`]
+    /// is unlocked before its data is on disk, which the API does not do;
+    /// affects inodes created afterwards.
+    pub fn set_stable_writes(&self) {
+        // SAFETY: The superblock is new and locked.
+        unsafe { (*self.sb).s_iflags |= bindings::RBTRFS_SB_I_STABLE_WRITES as kernel::ffi::c_ulong };
     }
 
     /// Makes the mount read-only, whatever was asked.

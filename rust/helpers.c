@@ -11,6 +11,10 @@
 #include <linux/jiffies.h>
 #include <linux/sysfs.h>
 #include <linux/fs_parser.h>
+#include <linux/mnt_idmapping.h>
+#include <linux/sched/mm.h>
+#include <linux/workqueue.h>
+#include <linux/writeback.h>
 #include "helpers.h"
 
 struct buffer_head *rbtrfs_sb_bread(struct super_block *sb, sector_t block)
@@ -177,4 +181,184 @@ struct folio *rbtrfs_readahead_folio(struct readahead_control *rac)
 u64 rbtrfs_jiffies_ms(void)
 {
 	return jiffies_to_msecs(jiffies);
+}
+
+/* Writes and flushes of the block device (see rust/bio.rs). */
+struct bio *rbtrfs_bio_alloc_write(struct block_device *bdev, unsigned short nr_vecs, bool fua)
+{
+	blk_opf_t opf = REQ_OP_WRITE | REQ_SYNC;
+
+	if (fua)
+		opf |= REQ_FUA;
+	return bio_alloc(bdev, nr_vecs, opf, GFP_NOFS);
+}
+
+int rbtrfs_bdev_read_only(struct block_device *bdev)
+{
+	return bdev_read_only(bdev);
+}
+
+/* Inode fields and dirty state (see rust/inode.rs). */
+void rbtrfs_inode_get_times(struct inode *inode, struct timespec64 *a,
+			    struct timespec64 *m, struct timespec64 *c)
+{
+	*a = inode_get_atime(inode);
+	*m = inode_get_mtime(inode);
+	*c = inode_get_ctime(inode);
+}
+
+void rbtrfs_inode_set_atime(struct inode *inode, time64_t sec, u32 nsec)
+{
+	inode_set_atime(inode, sec, nsec);
+}
+
+void rbtrfs_inode_set_mtime(struct inode *inode, time64_t sec, u32 nsec)
+{
+	inode_set_mtime(inode, sec, nsec);
+}
+
+void rbtrfs_inode_set_ctime(struct inode *inode, time64_t sec, u32 nsec)
+{
+	inode_set_ctime(inode, sec, nsec);
+}
+
+void rbtrfs_inode_touch_cmtime(struct inode *inode)
+{
+	inode_set_mtime_to_ts(inode, inode_set_ctime_current(inode));
+}
+
+uid_t rbtrfs_i_uid_read(const struct inode *inode)
+{
+	return i_uid_read(inode);
+}
+
+gid_t rbtrfs_i_gid_read(const struct inode *inode)
+{
+	return i_gid_read(inode);
+}
+
+void rbtrfs_mark_inode_dirty(struct inode *inode, bool sync_only)
+{
+	if (sync_only)
+		mark_inode_dirty_sync(inode);
+	else
+		mark_inode_dirty(inode);
+}
+
+void rbtrfs_inode_init_owner(struct inode *inode, const struct inode *dir, umode_t mode)
+{
+	/* rbtrfs does not set FS_ALLOW_IDMAP: every mount has the nop idmap. */
+	inode_init_owner(&nop_mnt_idmap, inode, dir, mode);
+}
+
+void rbtrfs_iattr_ids(const struct iattr *attr, uid_t *uid, gid_t *gid)
+{
+	*uid = from_kuid(&init_user_ns, attr->ia_uid);
+	*gid = from_kgid(&init_user_ns, attr->ia_gid);
+}
+
+struct address_space *rbtrfs_inode_mapping(struct inode *inode)
+{
+	return inode->i_mapping;
+}
+
+/* Buffered writes and writeback (see rust/inode.rs, rust/folio.rs). */
+struct folio *rbtrfs_write_begin_get_folio(struct address_space *mapping, loff_t pos,
+					   int *err)
+{
+	struct folio *folio = __filemap_get_folio(mapping, pos >> PAGE_SHIFT, FGP_WRITEBEGIN,
+						  mapping_gfp_mask(mapping));
+
+	if (IS_ERR(folio)) {
+		*err = PTR_ERR(folio);
+		return NULL;
+	}
+	*err = 0;
+	return folio;
+}
+
+bool rbtrfs_folio_test_uptodate(struct folio *folio)
+{
+	return folio_test_uptodate(folio);
+}
+
+void rbtrfs_folio_get(struct folio *folio)
+{
+	folio_get(folio);
+}
+
+void rbtrfs_folio_put(struct folio *folio)
+{
+	folio_put(folio);
+}
+
+void rbtrfs_folio_start_writeback(struct folio *folio)
+{
+	folio_start_writeback(folio);
+}
+
+void rbtrfs_mapping_set_error(struct folio *folio, int error)
+{
+	mapping_set_error(folio->mapping, error);
+}
+
+void rbtrfs_memcpy_from_folio(void *to, struct folio *folio, size_t offset, size_t len)
+{
+	memcpy_from_folio(to, folio, offset, len);
+}
+
+void *rbtrfs_folio_address(struct folio *folio)
+{
+	return folio_test_highmem(folio) ? NULL : folio_address(folio);
+}
+
+bool rbtrfs_wbc_sync_all(const struct writeback_control *wbc)
+{
+	return wbc->sync_mode == WB_SYNC_ALL;
+}
+
+void rbtrfs_wbc_range(const struct writeback_control *wbc, loff_t *start, loff_t *end)
+{
+	*start = wbc->range_cyclic ? 0 : wbc->range_start;
+	*end = wbc->range_cyclic ? LLONG_MAX : wbc->range_end;
+}
+
+/* Delayed work (see rust/workqueue.rs). */
+void rbtrfs_init_delayed_work(struct delayed_work *dwork, work_func_t func,
+			      struct lock_class_key *key)
+{
+	__INIT_WORK_KEY(&dwork->work, func, 0, key);
+	__init_timer(&dwork->timer, delayed_work_timer_fn, TIMER_IRQSAFE);
+}
+
+struct delayed_work *rbtrfs_to_delayed_work(struct work_struct *work)
+{
+	return to_delayed_work(work);
+}
+
+unsigned long rbtrfs_msecs_to_jiffies(unsigned int ms)
+{
+	return msecs_to_jiffies(ms);
+}
+
+struct workqueue_struct *rbtrfs_alloc_workqueue(const char *name, unsigned int flags,
+						int max_active)
+{
+	return alloc_workqueue("%s", flags, max_active, name);
+}
+
+struct workqueue_struct *rbtrfs_system_unbound_wq(void)
+{
+	return system_unbound_wq;
+}
+
+/* Allocation scopes (see rust/nofs.rs). */
+unsigned int rbtrfs_memalloc_nofs_save(void)
+{
+	return memalloc_nofs_save();
+}
+
+void rbtrfs_memalloc_nofs_restore(unsigned int flags)
+{
+	memalloc_nofs_restore(flags);
 }

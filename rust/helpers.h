@@ -67,4 +67,53 @@ struct folio *rbtrfs_readahead_folio(struct readahead_control *rac);
 
 /* Time (see rust/time.rs). */
 u64 rbtrfs_jiffies_ms(void);
+/* Block device writes (see rust/bio.rs). */
+struct bio *rbtrfs_bio_alloc_write(struct block_device *bdev, unsigned short nr_vecs, bool fua);
+int rbtrfs_bdev_read_only(struct block_device *bdev);
+
+/* Inode fields and dirty state (see rust/inode.rs). */
+struct iattr;
+void rbtrfs_inode_get_times(struct inode *inode, struct timespec64 *a,
+			    struct timespec64 *m, struct timespec64 *c);
+void rbtrfs_inode_set_atime(struct inode *inode, time64_t sec, u32 nsec);
+void rbtrfs_inode_set_mtime(struct inode *inode, time64_t sec, u32 nsec);
+void rbtrfs_inode_set_ctime(struct inode *inode, time64_t sec, u32 nsec);
+void rbtrfs_inode_touch_cmtime(struct inode *inode);
+uid_t rbtrfs_i_uid_read(const struct inode *inode);
+gid_t rbtrfs_i_gid_read(const struct inode *inode);
+void rbtrfs_mark_inode_dirty(struct inode *inode, bool sync_only);
+void rbtrfs_inode_init_owner(struct inode *inode, const struct inode *dir, umode_t mode);
+void rbtrfs_iattr_ids(const struct iattr *attr, uid_t *uid, gid_t *gid);
+struct address_space *rbtrfs_inode_mapping(struct inode *inode);
+
+/* Buffered writes and writeback (see rust/inode.rs, rust/folio.rs). */
+struct writeback_control;
+struct folio *rbtrfs_write_begin_get_folio(struct address_space *mapping, loff_t pos,
+					   int *err);
+bool rbtrfs_folio_test_uptodate(struct folio *folio);
+void rbtrfs_folio_get(struct folio *folio);
+void rbtrfs_folio_put(struct folio *folio);
+void rbtrfs_folio_start_writeback(struct folio *folio);
+void rbtrfs_mapping_set_error(struct folio *folio, int error);
+void rbtrfs_memcpy_from_folio(void *to, struct folio *folio, size_t offset, size_t len);
+void *rbtrfs_folio_address(struct folio *folio);
+bool rbtrfs_wbc_sync_all(const struct writeback_control *wbc);
+void rbtrfs_wbc_range(const struct writeback_control *wbc, loff_t *start, loff_t *end);
+
+/* Delayed work (see rust/workqueue.rs). */
+struct delayed_work;
+struct work_struct;
+struct workqueue_struct;
+struct lock_class_key;
+void rbtrfs_init_delayed_work(struct delayed_work *dwork, void (*func)(struct work_struct *),
+			      struct lock_class_key *key);
+struct delayed_work *rbtrfs_to_delayed_work(struct work_struct *work);
+unsigned long rbtrfs_msecs_to_jiffies(unsigned int ms);
+struct workqueue_struct *rbtrfs_alloc_workqueue(const char *name, unsigned int flags,
+						int max_active);
+struct workqueue_struct *rbtrfs_system_unbound_wq(void);
+
+/* Allocation scopes (see rust/nofs.rs). */
+unsigned int rbtrfs_memalloc_nofs_save(void);
+void rbtrfs_memalloc_nofs_restore(unsigned int flags);
 #endif

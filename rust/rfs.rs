@@ -2,8 +2,9 @@
 
 //! rbtrfs's kernel abstractions.
 //!
-//! Linux 6.12's `kernel` crate has no VFS, buffer-head, page-cache, iomap or
-//! rw-semaphore abstractions. This directory adds the ones rbtrfs needs, in
+//! Linux 6.12's `kernel` crate has no VFS, buffer-head, page-cache,
+//! writeback, iomap, rw-semaphore, delayed-work or `GFP_NOFS`-scope
+//! abstractions. This directory adds the ones rbtrfs needs, in
 //! the style of `rust/kernel`: all `unsafe` lives here behind small safe APIs,
 //! each `unsafe` block says why it is sound, and `fs/rbtrfs` uses only the
 //! safe API (its files `#![forbid(unsafe_code)]`).
@@ -20,8 +21,10 @@ pub mod errno;
 pub mod folio;
 pub mod fs;
 pub mod inode;
+pub mod nofs;
 pub mod print;
 pub mod rwsem;
 pub mod sysfs;
 pub mod time;
 pub mod vec;
+pub mod workqueue;

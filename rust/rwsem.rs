@@ -48,7 +48,7 @@ impl LockClassKey {
         Self(Opaque::uninit())
     }
 
-    fn as_ptr(&self) -> *mut bindings::lock_class_key {
+    pub(crate) fn as_ptr(&self) -> *mut bindings::lock_class_key {
         self.0.get()
     }
 }

@@ -15,7 +15,7 @@ use kernel::alloc::{flags::GFP_KERNEL, KVec};
 pub struct NoMem;
 
 /// A growable vector whose allocations can fail (`GFP_KERNEL`).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Vec<T>(KVec<T>);
 
 impl<T> Vec<T> {
@@ -112,6 +112,12 @@ impl<T: Clone> Vec<T> {
             self.truncate(n);
             Ok(())
         }
+    }
+}
+
+impl<T> Default for Vec<T> {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
