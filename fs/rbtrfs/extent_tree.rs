@@ -93,7 +93,11 @@ fn run_extent<S: TreeSource>(t: &mut Trans<'_, S>, group: &[DelayedRef]) -> Resu
     let total: i64 = group.iter().map(|r| r.delta).sum();
     if let Some(new) = group.iter().find_map(|r| r.new_extent) {
         if total <= 0 {
-            // Allocated and dropped before it reached the tree.
+            // Allocated and dropped before it reached the tree; its data
+            // checksums were inserted already.
+            if new == NewExtent::Data {
+                crate::file_item::del_csums(t, first.bytenr, first.num_bytes)?;
+            }
             return t.unreserve(first.bytenr, first.num_bytes);
         }
         return create_extent(t, group, new, total);
@@ -287,6 +291,9 @@ fn drop_ref<S: TreeSource>(t: &mut Trans<'_, S>, r: &DelayedRef) -> Result {
         Ok(false)
     })?;
     if gone {
+        if matches!(r.kind, RefKind::Data { .. }) {
+            crate::file_item::del_csums(t, r.bytenr, r.num_bytes)?;
+        }
         t.space_freed(r.bytenr, r.num_bytes)?;
     }
     Ok(())
