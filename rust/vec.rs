@@ -80,6 +80,11 @@ impl<T> Vec<T> {
         self.truncate(0)
     }
 
+    /// The underlying [`KVec`].
+    pub fn into_kvec(self) -> KVec<T> {
+        self.0
+    }
+
     /// Keeps only the elements `f` accepts, in order.
     pub fn retain(&mut self, mut f: impl FnMut(&T) -> bool) {
         let mut keep = 0;

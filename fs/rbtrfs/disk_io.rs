@@ -15,8 +15,10 @@
 
 use crate::checksum::CsumType;
 use crate::ctree::{check_tree_block, key_type, objectid, BlockExpect, Key, Path, SearchError, TreeSource};
+use crate::extent_io::{BlockRef, Overlay, RootNode};
 use crate::format::{self, compat_ro, SuperBlock as DiskSuper};
-use crate::items::{BlockGroupItem, DirItemIter, Root};
+use crate::items::{DirItemIter, Root};
+use crate::transaction::{FsState, RwRefusal};
 use crate::rfs::errno;
 use crate::rfs::fs::{BlockDevice, NewSuperBlock, StatFs, SuperBlock};
 use crate::super_::{Btrfs, MountOptions};
@@ -46,8 +48,6 @@ impl AsRef<[u8]> for Eb {
 /// Where a tree's root block is.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RootLoc {
-    /// The tree's objectid (5 for the top-level subvolume).
-    pub(crate) id: u64,
     /// Logical address of the root block.
     pub(crate) bytenr: u64,
     /// Level of the root block.
@@ -73,6 +73,11 @@ impl BlockCache {
     }
 
     fn insert(&mut self, bytenr: u64, eb: Eb) -> Result {
+        // A block rewritten at the same address replaces the old copy.
+        if let Some(e) = self.entries.iter_mut().find(|(b, _)| *b == bytenr) {
+            e.1 = eb;
+            return Ok(());
+        }
         if self.entries.len() < Self::CAPACITY {
             self.entries.push((bytenr, eb), GFP_KERNEL)?;
         } else {
@@ -109,13 +114,6 @@ impl Geometry {
         u64::from(self.sectorsize).max(1)
     }
 
-    /// The chunk holding `logical`.
-    pub(crate) fn chunk(&self, logical: u64) -> Option<&ChunkInfo> {
-        let i = self.chunks.partition_point(|c| c.logical <= logical);
-        let c = self.chunks.get(i.checked_sub(1)?)?;
-        c.contains(logical).then_some(c)
-    }
-
     fn insert_chunk(&mut self, info: ChunkInfo) -> Result {
         let i = self.chunks.partition_point(|c| c.logical < info.logical);
         if self.chunks.get(i).is_some_and(|c| c.logical == info.logical) {
@@ -129,33 +127,111 @@ impl Geometry {
     }
 }
 
-/// Space by block group type, from the block group items (C: the
-/// `space_info` totals), in logical bytes.
-#[derive(Clone, Copy, Default)]
-pub(crate) struct Space {
-    /// Data block groups' size.
-    pub(crate) data_total: u64,
-    /// Bytes used in them.
-    pub(crate) data_used: u64,
-    /// Physical bytes used in all block groups (DUP counts twice).
-    pub(crate) used_physical: u64,
-    /// Physical bytes allocated to chunks.
-    pub(crate) allocated_physical: u64,
-}
-
-/// The mounted filesystem (C: `struct btrfs_fs_info`). Immutable while
-/// mounted: rbtrfs mounts read-only for now.
+/// The mounted filesystem (C: `struct btrfs_fs_info`).
 pub(crate) struct FsInfo {
-    /// Geometry and chunk map.
+    /// Geometry, and the chunk map read at mount (later chunks are only in
+    /// `state`).
     pub(crate) geo: Geometry,
     /// Filesystem size.
     pub(crate) total_bytes: u64,
-    /// Space by block group type.
-    pub(crate) space: Space,
-    /// The mounted subvolume's fs tree.
-    pub(crate) fs_root: RootLoc,
-    /// The checksum tree.
-    pub(crate) csum_root: Option<RootLoc>,
+    /// The mounted subvolume's tree id.
+    pub(crate) fs_root: u64,
+    /// Roots, block groups, chunks and the running transaction. Every tree
+    /// access takes it; it is never held while taking a folio lock (folio
+    /// locks come first: read_folio and writeback run under them).
+    pub(crate) state: Arc<Mutex<FsState>>,
+    /// Mounted read-write.
+    pub(crate) writable: bool,
+    /// `commit=`: seconds between periodic commits.
+    pub(crate) commit_interval: u32,
+}
+
+/// Maps a core error to a kernel one.
+pub(crate) fn kerr(e: crate::error::Errno) -> Error {
+    Error::from_errno(-e.0)
+}
+
+/// The block device as the core's commit writes to it.
+struct DevWriter<'a>(&'a SuperBlock<Btrfs>);
+
+impl crate::transaction::Device for DevWriter<'_> {
+    fn write_at(&self, physical: u64, data: &[u8]) -> crate::error::Result {
+        self.0.write_at(physical, data).map_err(|_| crate::error::EIO)
+    }
+
+    fn flush(&self) -> crate::error::Result {
+        self.0.flush().map_err(|_| crate::error::EIO)
+    }
+
+    fn size(&self) -> u64 {
+        self.0.device_size()
+    }
+}
+
+/// A copy of the chunk map, for a reader used while the state is borrowed
+/// mutably (a transaction). Chunks added by the running transaction hold
+/// no committed block, so the copy is enough to read clean blocks.
+fn chunks_copy(st: &FsState) -> Result<KVec<ChunkInfo>> {
+    let mut v = KVec::with_capacity(st.chunks.len(), GFP_KERNEL)?;
+    v.extend_from_slice(&st.chunks, GFP_KERNEL)?;
+    Ok(v)
+}
+
+/// The reader type transactions of a mounted filesystem use.
+pub(crate) type MReader<'a> = Reader<'a, SuperBlock<Btrfs>>;
+
+/// Runs `f` in the running transaction of `sb` (C: `btrfs_start_transaction`
+/// and `btrfs_end_transaction`), with the state lock held. Core errors
+/// come back as kernel errors; `EROFS` on a read-only mount or after an
+/// aborted commit.
+pub(crate) fn with_trans<R>(
+    sb: &SuperBlock<Btrfs>,
+    f: impl FnOnce(&mut crate::transaction::Trans<'_, MReader<'_>>) -> crate::error::Result<R>,
+) -> Result<R> {
+    let fs = sb.data();
+    if !fs.writable {
+        return Err(EROFS);
+    }
+    let mut guard = fs.state.lock();
+    let chunks = chunks_copy(&guard)?;
+    let reader = Reader { dev: sb, geo: &fs.geo, chunks: &chunks };
+    let mut t = crate::transaction::Trans::new(&mut guard, &reader).map_err(kerr)?;
+    f(&mut t).map_err(kerr)
+}
+
+/// Commits the running transaction of `sb`, if it changed anything (C:
+/// `btrfs_commit_transaction`). A failed commit aborts: the filesystem
+/// takes no more changes.
+pub(crate) fn commit(sb: &SuperBlock<Btrfs>) -> Result {
+    let fs = sb.data();
+    if !fs.writable {
+        return Ok(());
+    }
+    let mut guard = fs.state.lock();
+    if guard.aborted {
+        return Err(EROFS);
+    }
+    if !guard.has_changes() {
+        return Ok(());
+    }
+    let chunks = chunks_copy(&guard)?;
+    let reader = Reader { dev: sb, geo: &fs.geo, chunks: &chunks };
+    match crate::transaction::commit(&mut guard, &reader, &DevWriter(sb)) {
+        Ok(blocks) => {
+            // The written blocks are the clean copies now.
+            let mut cache = fs.geo.cache.lock();
+            for (bytenr, data) in blocks.into_kvec() {
+                let eb = Eb(Arc::new(data.into_kvec(), GFP_KERNEL)?);
+                cache.insert(bytenr, eb)?;
+            }
+            Ok(())
+        }
+        Err(e) => {
+            btrfs_err!(sb.id(), "Transaction aborted (error {})", -e.0);
+            btrfs_err!(sb.id(), "forced readonly");
+            Err(kerr(e))
+        }
+    }
 }
 
 /// Reads verified tree blocks from a device.
@@ -164,6 +240,15 @@ pub(crate) struct Reader<'a, D: BlockDevice> {
     pub(crate) dev: &'a D,
     /// Geometry and chunk map.
     pub(crate) geo: &'a Geometry,
+    /// Every chunk, sorted by logical address.
+    pub(crate) chunks: &'a [ChunkInfo],
+}
+
+/// The chunk holding `logical` in a sorted chunk list.
+pub(crate) fn chunk_in(chunks: &[ChunkInfo], logical: u64) -> Option<&ChunkInfo> {
+    let i = chunks.partition_point(|c| c.logical <= logical);
+    let c = chunks.get(i.checked_sub(1)?)?;
+    c.contains(logical).then_some(c)
 }
 
 impl<D: BlockDevice> TreeSource for Reader<'_, D> {
@@ -187,7 +272,7 @@ impl<D: BlockDevice> TreeSource for Reader<'_, D> {
 impl<D: BlockDevice> Reader<'_, D> {
     fn read_tree_block_uncached(&self, logical: u64, level: u8, generation: u64) -> Result<Eb> {
         let dev = self.dev.id();
-        let chunk = self.geo.chunk(logical).ok_or_else(|| {
+        let chunk = chunk_in(self.chunks, logical).ok_or_else(|| {
             btrfs_err!(dev, "tree block {} is not in any chunk", logical);
             errno::euclean()
         })?;
@@ -248,12 +333,6 @@ impl<D: BlockDevice> Reader<'_, D> {
         self.map_err(r)
     }
 
-    /// Moves `path` to the previous item; false at the start of the tree.
-    pub(crate) fn prev(&self, path: &mut Path<Eb>) -> Result<bool> {
-        let r = path.prev_item(self);
-        self.map_err(r)
-    }
-
     fn map_err<T>(&self, r: core::result::Result<T, SearchError<Error>>) -> Result<T> {
         r.map_err(|e| match e {
             SearchError::Read(e) => e,
@@ -279,7 +358,6 @@ impl<D: BlockDevice> Reader<'_, D> {
             errno::euclean()
         })?;
         Ok(Some(RootLoc {
-            id,
             bytenr: root.item.bytenr(),
             level: root.item.level(),
             generation: root.item.generation(),
@@ -313,17 +391,88 @@ impl<D: BlockDevice> Reader<'_, D> {
     }
 }
 
+/// The current trees of a mounted filesystem, read under the state lock:
+/// the running transaction's dirty blocks first, then verified blocks
+/// from the device.
+pub(crate) struct View<'a> {
+    ov: Overlay<'a, Reader<'a, SuperBlock<Btrfs>>>,
+    /// The filesystem state (roots, chunks, block groups).
+    pub(crate) state: &'a FsState,
+    /// The device reader.
+    pub(crate) reader: &'a Reader<'a, SuperBlock<Btrfs>>,
+}
+
+/// A path through the current trees.
+pub(crate) type VPath<'a> = Path<BlockRef<'a, Eb>>;
+
+impl<'a> View<'a> {
+    /// Where tree `id` is now.
+    pub(crate) fn root(&self, id: u64) -> Result<RootNode> {
+        self.state.root(id).ok_or_else(|| {
+            btrfs_err_rl!(self.reader.geo.rl, self.reader.dev.id(), "tree {} not found", id);
+            ENOENT
+        })
+    }
+
+    /// Searches tree `root` for `key` (see [`Reader::search`]).
+    pub(crate) fn search(&self, root: u64, key: &Key, path: &mut VPath<'a>) -> Result<bool> {
+        let r = self.root(root)?;
+        let res = path.search(&self.ov, r.bytenr, r.level, r.generation, key);
+        self.reader.map_err(res)
+    }
+
+    /// Moves `path` to the next item; false at the end of the tree.
+    pub(crate) fn next(&self, path: &mut VPath<'a>) -> Result<bool> {
+        let res = path.next_item(&self.ov);
+        self.reader.map_err(res)
+    }
+
+    /// Moves `path` to the previous item; false at the start of the tree.
+    pub(crate) fn prev(&self, path: &mut VPath<'a>) -> Result<bool> {
+        let res = path.prev_item(&self.ov);
+        self.reader.map_err(res)
+    }
+
+    /// Reports a corrupt item or block and returns `EUCLEAN`.
+    pub(crate) fn tree_err(&self, e: impl core::fmt::Display) -> Error {
+        self.reader.tree_err(e)
+    }
+}
+
+/// Runs `f` on the current trees of `sb`, with the state lock held.
+pub(crate) fn with_view<R>(sb: &SuperBlock<Btrfs>, f: impl FnOnce(&View<'_>) -> Result<R>) -> Result<R> {
+    let fs = sb.data();
+    let guard = fs.state.lock();
+    let st: &FsState = &guard;
+    let reader = Reader { dev: sb, geo: &fs.geo, chunks: &st.chunks };
+    let view = View { ov: Overlay { dirty: &st.dirty, src: &reader }, state: st, reader: &reader };
+    f(&view)
+}
+
 /// `statfs` (C: `btrfs_statfs`): blocks is the device size; free counts
 /// everything not used (metadata copies included); available is the free
 /// room in data block groups plus the space no chunk has claimed yet.
 pub(crate) fn statfs(sb: &SuperBlock<Btrfs>) -> Result<StatFs> {
     let fs = sb.data();
     let bs = fs.geo.sector();
-    let sp = &fs.space;
+    let (mut data_total, mut data_used, mut used_physical, mut allocated_physical) = (0u64, 0u64, 0u64, 0u64);
+    {
+        let st = fs.state.lock();
+        for g in st.bgs.iter() {
+            let copies = st.chunk(g.start).map_or(1, |c| u64::from(c.num_stripes.max(1)));
+            let used = g.used + g.reserved;
+            if g.flags & block_group::DATA != 0 {
+                data_total += g.length;
+                data_used += used;
+            }
+            used_physical += used * copies;
+            allocated_physical += g.length * copies;
+        }
+    }
     let blocks = fs.total_bytes / bs;
-    let free = fs.total_bytes.saturating_sub(sp.used_physical) / bs;
-    let unallocated = fs.total_bytes.saturating_sub(sp.allocated_physical);
-    let available = ((sp.data_total.saturating_sub(sp.data_used) + unallocated) / bs).min(free);
+    let free = fs.total_bytes.saturating_sub(used_physical) / bs;
+    let unallocated = fs.total_bytes.saturating_sub(allocated_physical);
+    let available = ((data_total.saturating_sub(data_used) + unallocated) / bs).min(free);
     let fsid = &fs.geo.fsid;
     let word = |i: usize| u32::from_le_bytes([fsid[i], fsid[i + 1], fsid[i + 2], fsid[i + 3]]);
     Ok(StatFs {
@@ -336,30 +485,6 @@ pub(crate) fn statfs(sb: &SuperBlock<Btrfs>) -> Result<StatFs> {
         name_len: 255,
         fsid: [word(0) ^ word(8), word(4) ^ word(12)],
     })
-}
-
-/// Sums the block group items, one per chunk (C: `btrfs_read_block_groups`):
-/// each chunk's item is found by its exact key in the extent tree.
-fn read_block_groups<D: BlockDevice>(r: &Reader<'_, D>, extent_root: &RootLoc) -> Result<Space> {
-    let mut sp = Space::default();
-    for c in r.geo.chunks.iter() {
-        let mut path = Path::new();
-        let key = Key::new(c.logical, key_type::BLOCK_GROUP_ITEM, c.length);
-        let item = if r.search(extent_root, &key, &mut path)? { path.item().map_err(|e| r.tree_err(e))? } else { None };
-        let Some(item) = item else {
-            btrfs_err!(r.dev.id(), "chunk at {} length {} has no block group item", c.logical, c.length);
-            return Err(errno::euclean());
-        };
-        let bg = BlockGroupItem::new(item.data).ok_or_else(|| r.tree_err("block group item too small"))?;
-        let copies = u64::from(c.num_stripes.max(1));
-        if c.type_flags & block_group::DATA != 0 {
-            sp.data_total += c.length;
-            sp.data_used += bg.used();
-        }
-        sp.used_physical += bg.used() * copies;
-        sp.allocated_physical += c.length * copies;
-    }
-    Ok(sp)
 }
 
 /// Reads and validates the primary superblock, then reads the chunk map
@@ -410,10 +535,6 @@ pub(crate) fn open_ctree(sb: &NewSuperBlock<'_>, opts: &MountOptions) -> Result<
             disk.generation() + 1);
         return Err(EINVAL);
     }
-    if !sb.is_read_only() {
-        btrfs_err!(dev, "rbtrfs can only mount read-only for now; use -o ro");
-        return Err(EROFS);
-    }
 
     let mut geo = Geometry {
         fsid: info.fsid,
@@ -436,22 +557,26 @@ pub(crate) fn open_ctree(sb: &NewSuperBlock<'_>, opts: &MountOptions) -> Result<
         geo.insert_chunk(info)?;
     }
     let chunk_root = RootLoc {
-        id: objectid::CHUNK_TREE,
         bytenr: disk.chunk_root(),
         level: disk.chunk_root_level(),
         generation: disk.chunk_root_generation(),
     };
     let tree_root = RootLoc {
-        id: objectid::ROOT_TREE,
         bytenr: disk.root(),
         level: disk.root_level(),
         generation: disk.generation(),
     };
     let (generation, total_bytes) = (disk.generation(), disk.total_bytes());
+    let mut sb_bytes = KVec::new();
+    sb_bytes.extend_from_slice(bh.data(), GFP_KERNEL)?;
     drop(bh);
 
     read_chunk_tree(sb, &mut geo, &chunk_root)?;
-    let reader = Reader { dev: sb, geo: &geo };
+    let mut chunks = crate::mem::Vec::new();
+    for c in geo.chunks.iter() {
+        chunks.push(*c).map_err(|_| ENOMEM)?;
+    }
+    let reader = Reader { dev: sb, geo: &geo, chunks: &geo.chunks };
     let subvol = match opts.subvolid {
         Some(id) if id != 0 => {
             if opts.subvol_root && id != objectid::FS_TREE {
@@ -467,24 +592,41 @@ pub(crate) fn open_ctree(sb: &NewSuperBlock<'_>, opts: &MountOptions) -> Result<
         btrfs_err!(dev, "subvolid={} is not a subvolume", subvol);
         return Err(EINVAL);
     }
-    let fs_root = reader.find_root(&tree_root, subvol)?.ok_or_else(|| {
+    if reader.find_root(&tree_root, subvol)?.is_none() {
         btrfs_err!(dev, "subvolume {} does not exist", subvol);
-        ENOENT
-    })?;
-    let csum_root = reader.find_root(&tree_root, objectid::CSUM_TREE)?;
-    let extent_root = reader.find_root(&tree_root, objectid::EXTENT_TREE)?.ok_or_else(|| {
-        btrfs_err!(dev, "extent tree root not found");
-        errno::euclean()
-    })?;
-    let space = read_block_groups(&reader, &extent_root)?;
+        return Err(ENOENT);
+    }
+    let writable = !sb.is_read_only();
+    if writable && !matches!(geo.csum_type, CsumType::Crc32c | CsumType::Xxhash64) {
+        btrfs_err!(dev, "cannot mount read-write: {} checksums are not supported for writing; mount with -o ro",
+            geo.csum_type.name());
+        return Err(EINVAL);
+    }
+    let state = match FsState::open(&reader, &sb_bytes, chunks, writable) {
+        Ok(st) => st,
+        Err(RwRefusal::Load(e)) => {
+            btrfs_err!(dev, "failed to load the trees: error {}", e.0);
+            return Err(kerr(e));
+        }
+        Err(why) => {
+            let what = match why {
+                RwRefusal::NoFreeSpaceTree => "no free space tree (mount with C btrfs and -o space_cache=v2 once)",
+                RwRefusal::NotSkinny => "metadata extent items are not skinny",
+                _ => "unsupported block group profile",
+            };
+            btrfs_err!(dev, "cannot mount read-write: {}; mount with -o ro", what);
+            return Err(EINVAL);
+        }
+    };
     if sb.set_block_size(geo.sectorsize).is_err() {
         btrfs_err!(dev, "unable to set blocksize {}", geo.sectorsize);
         return Err(EINVAL);
     }
-    btrfs_info!(dev, "mounted subvolume {} read-only (generation {}, {} chunks)",
-        subvol, generation, geo.chunks.len());
+    btrfs_info!(dev, "mounted subvolume {} {} (generation {}, {} chunks)",
+        subvol, if writable { "read-write" } else { "read-only" }, generation, geo.chunks.len());
+    let state = Arc::pin_init(new_mutex!(state, "rbtrfs_fs_state"), GFP_KERNEL)?;
     Ok(KBox::new(
-        FsInfo { geo, total_bytes, space, fs_root, csum_root },
+        FsInfo { geo, total_bytes, fs_root: subvol, state, writable, commit_interval: opts.commit_interval },
         GFP_KERNEL,
     )?)
 }
@@ -510,7 +652,7 @@ fn read_chunk_tree(sb: &NewSuperBlock<'_>, geo: &mut Geometry, chunk_root: &Root
     // Collect first: the reader borrows the map we extend.
     let mut found: KVec<ChunkInfo> = KVec::new();
     {
-        let reader = Reader { dev: sb, geo };
+        let reader = Reader { dev: sb, geo, chunks: &geo.chunks };
         let mut path = Path::new();
         let start = Key::new(objectid::FIRST_CHUNK_TREE, key_type::CHUNK_ITEM, 0);
         reader.search(chunk_root, &start, &mut path)?;

@@ -9,9 +9,14 @@
 
 #![forbid(unsafe_code)]
 
-use crate::ctree::{key_type, objectid, Key, Path};
-use crate::disk_io::Reader;
-use crate::inode::reader;
+use crate::ctree::{key_type, objectid, Key};
+use crate::disk_io::{chunk_in, with_trans, with_view, MReader, VPath, View};
+use crate::extent_io::Overlay;
+use crate::file_item;
+use crate::items_write::RegularExtent;
+use crate::rfs::folio::{Writeback, WritebackFolio};
+use crate::rfs::inode::{INodeType, SetAttr, UnrefINode};
+use crate::transaction::Trans;
 use crate::items::{compression, inode_flag, CsumItem, FileExtent, FileExtentBody};
 use crate::rfs::folio::LockedFolio;
 use crate::rfs::fs::{BlockDevice, SuperBlock};
@@ -41,13 +46,23 @@ pub(crate) fn read_folio(inode: &INode<Btrfs>, folio: &mut LockedFolio<'_>) -> R
 /// Fills up to `want` bytes of the folio at `off` (file offset `fpos`)
 /// from the extent covering `fpos`; returns how many bytes were filled.
 fn fill(inode: &INode<Btrfs>, folio: &mut LockedFolio<'_>, off: usize, fpos: u64, want: usize) -> Result<usize> {
+    with_view(inode.super_block(), |v| fill_in(v, inode, folio, off, fpos, want))
+}
+
+fn fill_in(
+    r: &View<'_>,
+    inode: &INode<Btrfs>,
+    folio: &mut LockedFolio<'_>,
+    off: usize,
+    fpos: u64,
+    want: usize,
+) -> Result<usize> {
     let sb = inode.super_block();
-    let r = reader(sb);
     let root = inode.data().root;
     let ino = inode.ino();
     let is_extent = |k: &Key| k.objectid == ino && k.ty == key_type::EXTENT_DATA;
-    let mut path = Path::new();
-    let found = r.search(&root, &Key::new(ino, key_type::EXTENT_DATA, fpos), &mut path)?;
+    let mut path = VPath::new();
+    let found = r.search(root, &Key::new(ino, key_type::EXTENT_DATA, fpos), &mut path)?;
     // Where the next extent starts bounds a hole.
     let mut next_start = u64::MAX;
     if !found {
@@ -68,11 +83,11 @@ fn fill(inode: &INode<Btrfs>, folio: &mut LockedFolio<'_>, off: usize, fpos: u64
     }
     let start = item.key.offset;
     let fe = FileExtent::parse(item.data).map_err(|e| {
-        r.tree_err(format_args!("root {} ino {} file extent at {}: {}", root.id, ino, start, e))
+        r.tree_err(format_args!("root {} ino {} file extent at {}: {}", root, ino, start, e))
     })?;
     if fe.header.compression() != compression::NONE || fe.header.encryption() != 0 {
         btrfs_err_rl!(sb.data().geo.rl, sb.id(), "root {} ino {} off {}: compressed extents are not supported yet",
-            root.id, ino, start);
+            root, ino, start);
         return Err(EIO);
     }
     match fe.body {
@@ -98,7 +113,7 @@ fn fill(inode: &INode<Btrfs>, folio: &mut LockedFolio<'_>, off: usize, fpos: u64
                 return Ok(len);
             }
             let logical = e.disk_bytenr() + e.offset() + (fpos - start);
-            read_data(sb, &r, inode, folio, off, fpos, logical, len)?;
+            read_data(sb, r, inode, folio, off, fpos, logical, len)?;
             Ok(len)
         }
     }
@@ -117,7 +132,7 @@ fn zero(folio: &mut LockedFolio<'_>, off: usize, want: usize, fpos: u64, next_st
 #[allow(clippy::too_many_arguments)]
 fn read_data(
     sb: &SuperBlock<Btrfs>,
-    r: &Reader<'_, SuperBlock<Btrfs>>,
+    r: &View<'_>,
     inode: &INode<Btrfs>,
     folio: &mut LockedFolio<'_>,
     off: usize,
@@ -127,7 +142,7 @@ fn read_data(
 ) -> Result {
     let fs = sb.data();
     let ss = fs.geo.sector() as usize;
-    let chunk = fs.geo.chunk(logical).ok_or_else(|| {
+    let chunk = chunk_in(&r.state.chunks, logical).ok_or_else(|| {
         btrfs_err!(sb.id(), "data at {} is not in any chunk", logical);
         EIO
     })?;
@@ -156,13 +171,13 @@ fn read_data(
                 Some(want) => {
                     btrfs_warn_rl!(fs.geo.rl, sb.id(),
                         "csum failed root {} ino {} off {} csum 0x{} expected csum 0x{} mirror 1",
-                        inode.data().root.id, inode.ino(), fpos + (i * ss) as u64,
+                        inode.data().root, inode.ino(), fpos + (i * ss) as u64,
                         Hex(&got[..csize]), Hex(&want[..csize]));
                     return Err(EIO);
                 }
                 None => {
                     btrfs_warn_rl!(fs.geo.rl, sb.id(), "no csum found for root {} ino {} off {} (logical {})",
-                        inode.data().root.id, inode.ino(), fpos + (i * ss) as u64, at);
+                        inode.data().root, inode.ino(), fpos + (i * ss) as u64, at);
                     return Err(EIO);
                 }
             }
@@ -172,14 +187,14 @@ fn read_data(
 }
 
 /// The stored checksum of the data sector at `logical`, if any.
-fn lookup_csum(r: &Reader<'_, SuperBlock<Btrfs>>, logical: u64) -> Result<Option<[u8; 32]>> {
-    let fs = r.geo;
-    let Some(csum_root) = r.dev.data().csum_root else {
+fn lookup_csum(r: &View<'_>, logical: u64) -> Result<Option<[u8; 32]>> {
+    let fs = r.reader.geo;
+    if r.state.root(objectid::CSUM_TREE).is_none() {
         return Ok(None);
-    };
+    }
     let key = Key::new(objectid::EXTENT_CSUM, key_type::EXTENT_CSUM, logical);
-    let mut path = Path::new();
-    if !r.search(&csum_root, &key, &mut path)? && !r.prev(&mut path)? {
+    let mut path = VPath::new();
+    if !r.search(objectid::CSUM_TREE, &key, &mut path)? && !r.prev(&mut path)? {
         return Ok(None);
     }
     let Some(item) = path.item().map_err(|e| r.tree_err(e))? else {
@@ -207,4 +222,227 @@ impl core::fmt::Display for Hex<'_> {
         }
         Ok(())
     }
+}
+
+// ---------------------------------------------------------------------------
+// Writing (C: extent_writepages, cow_file_range, btrfs_setattr, btrfs_sync_file)
+// ---------------------------------------------------------------------------
+
+/// Most folios written as one extent.
+const BATCH: usize = 32;
+
+/// Checksums of every sector of `data`, back to back.
+fn csums_of(data: &[u8], ss: usize, csum_type: crate::checksum::CsumType) -> Result<KVec<u8>> {
+    let cs = csum_type.size();
+    let mut out = KVec::with_capacity(data.len() / ss.max(1) * cs, GFP_KERNEL)?;
+    for sector in data.chunks(ss.max(1)) {
+        let mut c = [0u8; 32];
+        if !csum_type.compute(sector, &mut c) {
+            return Err(crate::rfs::errno::eopnotsupp());
+        }
+        out.extend_from_slice(&c[..cs], GFP_KERNEL)?;
+    }
+    Ok(out)
+}
+
+/// Where `logical` (data, `len` bytes) lives on the device: every copy.
+fn data_mirrors(t: &Trans<'_, MReader<'_>>, logical: u64, len: u64) -> crate::error::Result<KVec<u64>> {
+    let chunk = chunk_in(&t.fs.chunks, logical).ok_or(crate::error::EUCLEAN)?;
+    let map = chunk.map(logical).map_err(|_| crate::error::EUCLEAN)?;
+    if map.len < len {
+        return Err(crate::error::EUCLEAN);
+    }
+    let mut v = KVec::new();
+    for m in map.mirrors() {
+        v.push(m.physical, GFP_KERNEL).map_err(|_| crate::error::ENOMEM)?;
+    }
+    Ok(v)
+}
+
+/// Writes `data` (sector aligned) as a new extent at file offset `pos` of
+/// `inode`: allocates it, writes every copy, then points the file at it
+/// with its checksums and sets the item's size to `isize`.
+fn write_extent(sb: &SuperBlock<Btrfs>, root: u64, ino: u64, pos: u64, data: &[u8], isize: u64) -> Result {
+    let fs = sb.data();
+    let len = data.len() as u64;
+    let csums = csums_of(data, fs.geo.sector() as usize, fs.geo.csum_type)?;
+    let (bytenr, mirrors) = with_trans(sb, |t| {
+        t.reserve_metadata()?;
+        let b = t.alloc_data(len, 0)?;
+        match data_mirrors(t, b, len) {
+            Ok(m) => Ok((b, m)),
+            Err(e) => {
+                let _ = t.free_unused_data(b, len);
+                Err(e)
+            }
+        }
+    })?;
+    for p in mirrors.iter() {
+        if let Err(e) = sb.write_at(*p, data) {
+            btrfs_err_rl!(fs.geo.rl, sb.id(), "error writing data at logical {}: {}", bytenr, e.to_errno());
+            let _ = with_trans(sb, |t| t.free_unused_data(bytenr, len));
+            return Err(EIO);
+        }
+    }
+    with_trans(sb, |t| {
+        let ext = RegularExtent {
+            generation: t.fs.transid(),
+            ram_bytes: len,
+            compression: compression::NONE,
+            prealloc: false,
+            disk_bytenr: bytenr,
+            disk_num_bytes: len,
+            offset: 0,
+            num_bytes: len,
+        };
+        file_item::insert_file_extent(t, root, ino, pos, &ext, true)?;
+        file_item::insert_csums(t, bytenr, &csums)?;
+        file_item::update_inode(t, root, ino, |f| {
+            f.size = isize;
+            Ok(())
+        })
+    })
+}
+
+/// Writes a run of contiguous folios, then ends them.
+fn flush_batch(inode: &UnrefINode<Btrfs>, batch: &mut KVec<WritebackFolio<'_>>) -> Result {
+    let r = write_batch(inode, batch);
+    let mut v = KVec::new();
+    core::mem::swap(&mut v, batch);
+    for f in v {
+        f.end(r);
+    }
+    r
+}
+
+fn write_batch(inode: &UnrefINode<Btrfs>, batch: &[WritebackFolio<'_>]) -> Result {
+    let Some(first) = batch.first() else { return Ok(()) };
+    let sb = inode.super_block();
+    let fs = sb.data();
+    let (root, ino) = (inode.data().root, inode.ino());
+    let pos = first.pos().max(0) as u64;
+    let total: u64 = batch.iter().map(|f| f.size() as u64).sum();
+    let isize = inode.size().max(0) as u64;
+    if pos >= isize {
+        // Beyond the end (truncated meanwhile): nothing to write.
+        return Ok(());
+    }
+    let len = total.min(isize - pos) as usize;
+    let ss = fs.geo.sector();
+    let max_inline = file_item::max_inline_size(fs.geo.nodesize, fs.geo.sectorsize, file_item::DEFAULT_MAX_INLINE);
+    let alen = (len as u64).div_ceil(ss) * ss;
+    let mut buf = KVec::from_elem(0u8, alen as usize, GFP_KERNEL)?;
+    let mut at = 0usize;
+    for f in batch {
+        let n = f.size().min(len.saturating_sub(at));
+        if n == 0 {
+            break;
+        }
+        f.read(0, &mut buf[at..at + n])?;
+        at += n;
+    }
+    if pos == 0 && isize as usize <= max_inline {
+        // The whole file fits in its item (C: cow_file_range_inline).
+        let data = &buf[..isize as usize];
+        return with_trans(sb, |t| {
+            t.reserve_metadata()?;
+            file_item::insert_inline_extent(t, root, ino, data)?;
+            file_item::update_inode(t, root, ino, |f| {
+                f.size = isize;
+                Ok(())
+            })
+        });
+    }
+    write_extent(sb, root, ino, pos, &buf, isize)
+}
+
+/// Writes dirty folios of a file (C: `btrfs_writepages`): runs of up to
+/// [`BATCH`] contiguous folios become one extent each.
+pub(crate) fn writepages(inode: &UnrefINode<Btrfs>, wb: &Writeback<'_>) -> Result {
+    let mut batch: KVec<WritebackFolio<'_>> = KVec::new();
+    let mut result = Ok(());
+    while let Some(f) = wb.next() {
+        let follows = batch.last().is_none_or(|l| l.pos() + l.size() as i64 == f.pos());
+        if !follows || batch.len() >= BATCH {
+            if let Err(e) = flush_batch(inode, &mut batch) {
+                result = Err(e);
+            }
+        }
+        batch.push(f, GFP_KERNEL)?;
+    }
+    if let Err(e) = flush_batch(inode, &mut batch) {
+        result = Err(e);
+    }
+    result
+}
+
+/// After a shrink to an unaligned `size`, the bytes after it in its sector
+/// must read as zeroes if the file grows again: the sector is rewritten
+/// (C: `btrfs_truncate_block`).
+fn zero_tail(sb: &SuperBlock<Btrfs>, root: u64, ino: u64, size: u64) -> Result {
+    let fs = sb.data();
+    let ss = fs.geo.sector();
+    let start = size / ss * ss;
+    if start == size {
+        return Ok(());
+    }
+    let mut sector = KVec::from_elem(0u8, ss as usize, GFP_KERNEL)?;
+    let on_disk = with_trans(sb, |t| {
+        match file_item::find_extent_trans(t, root, ino, start)? {
+            Some(e) if e.file_offset <= start => match e.kind {
+                file_item::ExtentKind::Regular(r) if r.disk_bytenr != 0 && !r.prealloc => {}
+                _ => return Ok(false),
+            },
+            _ => return Ok(false),
+        }
+        let rn = t.fs.root(root).ok_or(crate::error::EUCLEAN)?;
+        let ov = Overlay { dirty: &t.fs.dirty, src: t.src };
+        let mut runs = crate::mem::Vec::new();
+        file_item::read_file(&ov, &rn, ino, start, &mut sector, &mut runs)?;
+        for r in runs.iter() {
+            let mirrors = data_mirrors(t, r.logical, r.len as u64)?;
+            let p = *mirrors.first().ok_or(crate::error::EIO)?;
+            let dst = sector.get_mut(r.buf_offset..r.buf_offset + r.len).ok_or(crate::error::EUCLEAN)?;
+            sb.read_at(p, dst).map_err(|_| crate::error::EIO)?;
+        }
+        Ok(true)
+    })?;
+    if !on_disk {
+        return Ok(());
+    }
+    sector[(size - start) as usize..].fill(0);
+    write_extent(sb, root, ino, start, &sector, size)
+}
+
+/// `setattr` (C: `btrfs_setattr`): a size change truncates or extends the
+/// file, then the item follows the in-core attributes.
+pub(crate) fn setattr(inode: &INode<Btrfs>, attr: &SetAttr<'_, Btrfs>) -> Result {
+    attr.prepare()?;
+    let sb = inode.super_block();
+    let (root, ino) = (inode.data().root, inode.ino());
+    if let Some(size) = attr.size() {
+        if inode.typ() == Some(INodeType::Reg) && size != inode.size() {
+            let size = size.max(0);
+            let shrink = size < inode.size();
+            inode.truncate_setsize(size);
+            with_trans(sb, |t| {
+                t.reserve_metadata()?;
+                file_item::truncate(t, root, ino, size as u64)
+            })?;
+            if shrink {
+                zero_tail(sb, root, ino, size as u64)?;
+            }
+            let now = inode.current_time();
+            inode.set_cmtime(now);
+        }
+    }
+    attr.copy();
+    crate::inode::write_inode(inode)
+}
+
+/// `fsync` (C: `btrfs_sync_file`): the range is written back already; a
+/// full commit makes it durable (there is no log tree yet).
+pub(crate) fn fsync(inode: &INode<Btrfs>) -> Result {
+    crate::inode::write_inode(inode)?;
+    crate::disk_io::commit(inode.super_block())
 }

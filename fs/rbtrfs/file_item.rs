@@ -345,6 +345,7 @@ fn csum_item_at_or_before<S: TreeSource>(
     if k.objectid != objectid::EXTENT_CSUM || k.ty != key_type::EXTENT_CSUM || k.offset > pos {
         return Ok(None);
     }
+    let cs = cs.max(1);
     if item.data.len() % cs != 0 || item.data.is_empty() {
         return Err(EUCLEAN);
     }

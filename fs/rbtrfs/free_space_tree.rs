@@ -62,7 +62,7 @@ pub fn load<S: TreeSource>(src: &S, root: &RootNode, bg: &mut BlockGroup, sector
     if !p.search(src, root.bytenr, root.level, root.generation, &info_key).map_err(read_err)? {
         return Err(EUCLEAN);
     }
-    let end = bg.start + bg.length;
+    let end = bg.start.saturating_add(bg.length);
     while p.next_item(src).map_err(read_err)? {
         let Some(item) = p.item()? else { break };
         let k = item.key;
@@ -73,7 +73,7 @@ pub fn load<S: TreeSource>(src: &S, root: &RootNode, bg: &mut BlockGroup, sector
         match k.ty {
             key_type::FREE_SPACE_EXTENT if inside => bg.free.add(k.objectid, k.offset)?,
             key_type::FREE_SPACE_BITMAP if inside => {
-                let unit = u64::from(sectorsize);
+                let unit = u64::from(sectorsize).max(1);
                 let free = &mut bg.free;
                 bitmap_runs(item.data, k.objectid, unit, k.offset / unit, |s, l| free.add(s, l))?;
             }
@@ -226,6 +226,7 @@ pub fn add_range<C: TreeCtx>(
 /// Whether the sector at `pos` is free in bitmap format (clear outside
 /// the block group).
 fn bit_at<C: TreeCtx>(ctx: &C, root: &RootNode, bg: (u64, u64), pos: u64, unit: u64) -> Result<bool> {
+    let unit = unit.max(1);
     if pos < bg.0 || pos >= bg.0 + bg.1 {
         return Ok(false);
     }
@@ -256,6 +257,7 @@ fn set_bits<C: TreeCtx>(
     unit: u64,
     free: bool,
 ) -> Result {
+    let unit = unit.max(1);
     let end = start + len;
     let before = bit_at(ctx, root, bg, start.wrapping_sub(unit), unit)?;
     let after = bit_at(ctx, root, bg, end, unit)?;

@@ -11,12 +11,16 @@
 #![forbid(unsafe_code)]
 
 use crate::checksum::name_hash;
-use crate::ctree::{key_type, objectid, Key, Path};
-use crate::disk_io::{Reader, RootLoc};
+use crate::ctree::{key_type, objectid, Key};
+use crate::disk_io::{with_trans, with_view, VPath};
+use crate::inode_ops::{self, NewInode};
+use crate::items_write::InodeFields;
 use crate::items::{file_type, DirItemIter, InodeItem};
 use crate::rfs::errno;
 use crate::rfs::fs::{BlockDevice, SuperBlock};
-use crate::rfs::inode::{DirEmitter, INode, INodeKey, INodeParams, INodeType, Lookup, Timespec};
+use crate::rfs::inode::{
+    DEntry, DirEmitter, INode, INodeKey, INodeParams, INodeType, Lookup, NewDEntry, RenameFlags, Timespec, UnrefINode,
+};
 use crate::super_::Btrfs;
 use kernel::prelude::*;
 use kernel::types::ARef;
@@ -26,15 +30,10 @@ const NAME_MAX: usize = 255;
 
 /// The in-memory btrfs inode (C: `struct btrfs_inode`).
 pub(crate) struct BtrfsInode {
-    /// The subvolume root the inode lives in.
-    pub(crate) root: RootLoc,
+    /// The subvolume (tree id) the inode lives in.
+    pub(crate) root: u64,
     /// `BTRFS_INODE_*` flags.
     pub(crate) flags: u64,
-}
-
-/// A reader over a mounted superblock.
-pub(crate) fn reader(sb: &SuperBlock<Btrfs>) -> Reader<'_, SuperBlock<Btrfs>> {
-    Reader { dev: sb, geo: &sb.data().geo }
 }
 
 /// The root directory of the mounted subvolume.
@@ -44,8 +43,8 @@ pub(crate) fn root(sb: &SuperBlock<Btrfs>) -> Result<ARef<INode<Btrfs>>> {
 }
 
 /// Gets inode `ino` of `root`, reading it from disk if not cached.
-pub(crate) fn iget(sb: &SuperBlock<Btrfs>, root: RootLoc, ino: u64) -> Result<ARef<INode<Btrfs>>> {
-    match sb.get_inode(INodeKey { root: root.id, ino })? {
+pub(crate) fn iget(sb: &SuperBlock<Btrfs>, root: u64, ino: u64) -> Result<ARef<INode<Btrfs>>> {
+    match sb.get_inode(INodeKey { root, ino })? {
         Lookup::Cached(inode) => Ok(inode),
         // If reading fails, dropping `new` marks the inode bad.
         Lookup::New(new) => new.init(read_inode(sb, root, ino)?),
@@ -57,34 +56,47 @@ fn time(t: crate::items::Timespec) -> Timespec {
 }
 
 /// Reads the INODE_ITEM of `ino` (C: `btrfs_read_locked_inode`).
-fn read_inode(sb: &SuperBlock<Btrfs>, root: RootLoc, ino: u64) -> Result<INodeParams<BtrfsInode>> {
-    let r = reader(sb);
-    let mut path = Path::new();
-    if !r.search(&root, &Key::new(ino, key_type::INODE_ITEM, 0), &mut path)? {
-        btrfs_err!(sb.id(), "inode {} of root {} not found", ino, root.id);
-        return Err(errno::euclean());
-    }
-    let item = path.item().map_err(|e| r.tree_err(e))?.ok_or(EIO)?;
-    let ii = InodeItem::new(item.data).ok_or_else(|| {
-        r.tree_err(format_args!("root {} ino {}: inode item too small ({} bytes)", root.id, ino, item.data.len()))
+fn read_inode(sb: &SuperBlock<Btrfs>, root: u64, ino: u64) -> Result<INodeParams<BtrfsInode>> {
+    let f = with_view(sb, |v| {
+        let mut path = VPath::new();
+        if !v.search(root, &Key::new(ino, key_type::INODE_ITEM, 0), &mut path)? {
+            btrfs_err!(sb.id(), "inode {} of root {} not found", ino, root);
+            return Err(errno::euclean());
+        }
+        let item = path.item().map_err(|e| v.tree_err(e))?.ok_or(EIO)?;
+        let ii = InodeItem::new(item.data).ok_or_else(|| {
+            v.tree_err(format_args!("root {} ino {}: inode item too small ({} bytes)", root, ino, item.data.len()))
+        })?;
+        Ok(InodeFields::from_view(&ii))
     })?;
-    let typ = INodeType::from_mode(ii.mode()).ok_or_else(|| {
-        r.tree_err(format_args!("root {} ino {}: invalid mode 0{:o}", root.id, ino, ii.mode()))
+    params_of(sb, root, ino, &f)
+}
+
+/// The VFS view of an inode item.
+pub(crate) fn params_of(
+    sb: &SuperBlock<Btrfs>,
+    root: u64,
+    ino: u64,
+    f: &InodeFields,
+) -> Result<INodeParams<BtrfsInode>> {
+    let typ = INodeType::from_mode(f.mode).ok_or_else(|| {
+        btrfs_err!(sb.id(), "root {} ino {}: invalid mode 0{:o}", root, ino, f.mode);
+        errno::euclean()
     })?;
     Ok(INodeParams {
         typ,
-        mode: (ii.mode() & 0o7777) as u16,
-        size: ii.size(),
-        nlink: ii.nlink(),
-        uid: ii.uid(),
-        gid: ii.gid(),
-        rdev: ii.rdev() as u32,
-        blocks: ii.nbytes() / 512,
-        atime: time(ii.atime()),
-        mtime: time(ii.mtime()),
-        ctime: time(ii.ctime()),
-        generation: ii.generation(),
-        data: BtrfsInode { root, flags: ii.flags() },
+        mode: (f.mode & 0o7777) as u16,
+        size: f.size,
+        nlink: f.nlink,
+        uid: f.uid,
+        gid: f.gid,
+        rdev: f.rdev as u32,
+        blocks: f.nbytes / 512,
+        atime: time(f.atime),
+        mtime: time(f.mtime),
+        ctime: time(f.ctime),
+        generation: f.generation,
+        data: BtrfsInode { root, flags: f.flags },
     })
 }
 
@@ -108,29 +120,29 @@ pub(crate) fn lookup(dir: &INode<Btrfs>, name: &[u8]) -> Result<Option<ARef<INod
         return Err(errno::enametoolong());
     }
     let sb = dir.super_block();
-    let r = reader(sb);
     let root = dir.data().root;
-    let mut path = Path::new();
     let key = Key::new(dir.ino(), key_type::DIR_ITEM, u64::from(name_hash(name)));
-    if !r.search(&root, &key, &mut path)? {
-        return Ok(None);
-    }
-    let item = path.item().map_err(|e| r.tree_err(e))?.ok_or(EIO)?;
-    for entry in DirItemIter::new(item.data) {
-        let entry = entry.map_err(|e| r.tree_err(e))?;
-        if entry.name != name {
-            continue;
+    let found = with_view(sb, |v| {
+        let mut path = VPath::new();
+        if !v.search(root, &key, &mut path)? {
+            return Ok(None);
         }
-        let loc = entry.head.location();
-        if loc.ty == key_type::ROOT_ITEM {
-            btrfs_warn!(sb.id(), "subvolume {} in directory {}: crossing into subvolumes is not supported yet",
-                loc.objectid, dir.ino());
-            return Err(errno::eopnotsupp());
+        let item = path.item().map_err(|e| v.tree_err(e))?.ok_or(EIO)?;
+        for entry in DirItemIter::new(item.data) {
+            let entry = entry.map_err(|e| v.tree_err(e))?;
+            if entry.name == name {
+                return Ok(Some(entry.head.location()));
+            }
         }
-        drop(path);
-        return iget(sb, root, loc.objectid).map(Some);
+        Ok(None)
+    })?;
+    let Some(loc) = found else { return Ok(None) };
+    if loc.ty == key_type::ROOT_ITEM {
+        btrfs_warn!(sb.id(), "subvolume {} in directory {}: crossing into subvolumes is not supported yet",
+            loc.objectid, dir.ino());
+        return Err(errno::eopnotsupp());
     }
-    Ok(None)
+    iget(sb, root, loc.objectid).map(Some)
 }
 
 /// readdir (C: `btrfs_real_readdir`): `.`, `..`, then DIR_INDEX order.
@@ -139,32 +151,271 @@ pub(crate) fn read_dir(dir: &INode<Btrfs>, emitter: &mut DirEmitter<'_>) -> Resu
         return Ok(());
     }
     let sb = dir.super_block();
-    let r = reader(sb);
     let root = dir.data().root;
     let ino = dir.ino();
     let start = emitter.pos().max(2) as u64;
-    let mut path = Path::new();
-    r.search(&root, &Key::new(ino, key_type::DIR_INDEX, start), &mut path)?;
-    while let Some(item) = path.item().map_err(|e| r.tree_err(e))? {
-        if item.key.objectid != ino || item.key.ty != key_type::DIR_INDEX {
-            break;
-        }
-        for entry in DirItemIter::new(item.data) {
-            let entry = entry.map_err(|e| r.tree_err(e))?;
-            let typ = entry_type(entry.head.ty()).ok_or_else(|| {
-                r.tree_err(format_args!("dir {} index {}: bad entry type {}", ino, item.key.offset, entry.head.ty()))
-            })?;
-            let loc = entry.head.location();
-            // A subvolume shows as its root directory, as in C btrfs.
-            let child = if loc.ty == key_type::ROOT_ITEM { objectid::FIRST_FREE } else { loc.objectid };
-            if !emitter.emit(entry.name, child, typ) {
-                return Ok(());
+    with_view(sb, |v| {
+        let mut path = VPath::new();
+        v.search(root, &Key::new(ino, key_type::DIR_INDEX, start), &mut path)?;
+        while let Some(item) = path.item().map_err(|e| v.tree_err(e))? {
+            if item.key.objectid != ino || item.key.ty != key_type::DIR_INDEX {
+                break;
+            }
+            for entry in DirItemIter::new(item.data) {
+                let entry = entry.map_err(|e| v.tree_err(e))?;
+                let typ = entry_type(entry.head.ty()).ok_or_else(|| {
+                    v.tree_err(format_args!("dir {} index {}: bad entry type {}", ino, item.key.offset, entry.head.ty()))
+                })?;
+                let loc = entry.head.location();
+                // A subvolume shows as its root directory, as in C btrfs.
+                let child = if loc.ty == key_type::ROOT_ITEM { objectid::FIRST_FREE } else { loc.objectid };
+                if !emitter.emit(entry.name, child, typ) {
+                    return Ok(());
+                }
+            }
+            emitter.set_pos(item.key.offset as i64 + 1);
+            if !v.next(&mut path)? {
+                break;
             }
         }
-        emitter.set_pos(item.key.offset as i64 + 1);
-        if !r.next(&mut path)? {
-            break;
+        Ok(())
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Changing the namespace (C: btrfs_create, btrfs_mkdir, btrfs_unlink, ...)
+// ---------------------------------------------------------------------------
+
+/// A VFS time as the core stores it.
+pub(crate) fn disk_time(t: Timespec) -> crate::items::Timespec {
+    crate::items::Timespec { sec: t.sec.max(0) as u64, nsec: t.nsec }
+}
+
+/// Brings the in-core directory in step with its item after a change.
+fn sync_dir(dir: &INode<Btrfs>, f: &InodeFields) {
+    dir.set_size(f.size as i64);
+    dir.set_mtime(time(f.mtime));
+    dir.set_ctime(time(f.ctime));
+}
+
+/// Creates an inode of `mode` named by `dentry` in `dir`: a file,
+/// directory, device node, FIFO, socket or (with `target`) a symlink.
+pub(crate) fn create(
+    dir: &INode<Btrfs>,
+    dentry: NewDEntry<'_, Btrfs>,
+    mode: u16,
+    rdev: u32,
+    target: Option<&[u8]>,
+) -> Result {
+    let sb = dir.super_block();
+    let root = dir.data().root;
+    let name = dentry.name();
+    if name.len() > NAME_MAX {
+        return Err(errno::enametoolong());
+    }
+    if let Some(t) = target {
+        let fs = &sb.data().geo;
+        let max = crate::file_item::max_inline_size(fs.nodesize, fs.sectorsize, crate::file_item::DEFAULT_MAX_INLINE);
+        if t.is_empty() || t.len() > max {
+            return Err(errno::enametoolong());
         }
+    }
+    let ino = with_trans(sb, |t| {
+        t.reserve_metadata()?;
+        inode_ops::alloc_ino(t, root)
+    })?;
+    let mut new = sb.new_inode(INodeKey { root, ino })?;
+    let owner = new.init_owner(dir, mode);
+    let now = new.current_time();
+    let attrs = NewInode {
+        mode: u32::from(owner.mode),
+        uid: owner.uid,
+        gid: owner.gid,
+        rdev: u64::from(rdev),
+        now: disk_time(now),
+    };
+    let (fields, dirf) = with_trans(sb, |t| {
+        let mut f = inode_ops::create_at(t, root, dir.ino(), name, &attrs, ino)?;
+        if let Some(target) = target {
+            crate::file_item::insert_inline_extent(t, root, ino, target)?;
+            f = inode_ops::update_inode(t, root, ino, |f| f.size = target.len() as u64)?;
+        }
+        Ok((f, inode_ops::read_inode(t, root, dir.ino())?))
+    })?;
+    sync_dir(dir, &dirf);
+    new.instantiate(params_of(sb, root, ino, &fields)?, dentry)?;
+    Ok(())
+}
+
+/// Adds the name `dentry` in `dir` for `inode`.
+pub(crate) fn link(inode: &INode<Btrfs>, dir: &INode<Btrfs>, dentry: NewDEntry<'_, Btrfs>) -> Result {
+    let sb = dir.super_block();
+    let root = dir.data().root;
+    if inode.data().root != root {
+        return Err(EXDEV);
+    }
+    let now = inode.current_time();
+    let name = dentry.name();
+    let (f, dirf) = with_trans(sb, |t| {
+        t.reserve_metadata()?;
+        let f = inode_ops::link(t, root, inode.ino(), dir.ino(), name, disk_time(now))?;
+        Ok((f, inode_ops::read_inode(t, root, dir.ino())?))
+    })?;
+    inode.set_nlink(f.nlink);
+    inode.set_ctime(now);
+    sync_dir(dir, &dirf);
+    dentry.instantiate(ARef::from(inode));
+    Ok(())
+}
+
+/// Removes `dentry` from `dir` (a file, or with `is_dir` an empty
+/// directory). At its last link the inode gets an orphan item, and
+/// eviction removes it.
+pub(crate) fn unlink(dir: &INode<Btrfs>, dentry: &DEntry<Btrfs>) -> Result {
+    let sb = dir.super_block();
+    let root = dir.data().root;
+    let inode = dentry.inode().ok_or(ENOENT)?;
+    let now = inode.current_time();
+    let name = dentry.name();
+    let (f, dirf) = with_trans(sb, |t| {
+        t.reserve_metadata()?;
+        let (ino, f) = inode_ops::unlink(t, root, dir.ino(), name, disk_time(now))?;
+        if f.nlink == 0 {
+            inode_ops::add_orphan(t, root, ino)?;
+        }
+        Ok((f, inode_ops::read_inode(t, root, dir.ino())?))
+    })?;
+    inode.set_nlink(f.nlink);
+    inode.set_ctime(now);
+    sync_dir(dir, &dirf);
+    Ok(())
+}
+
+/// Renames `old` in `old_dir` to `new` in `new_dir`.
+pub(crate) fn rename(
+    old_dir: &INode<Btrfs>,
+    old: &DEntry<Btrfs>,
+    new_dir: &INode<Btrfs>,
+    new: &DEntry<Btrfs>,
+    flags: RenameFlags,
+) -> Result {
+    let sb = old_dir.super_block();
+    let root = old_dir.data().root;
+    if new_dir.data().root != root {
+        return Err(EXDEV);
+    }
+    let moved = old.inode().ok_or(ENOENT)?;
+    let now = moved.current_time();
+    let mut core_flags = 0;
+    if flags.contains(RenameFlags::NOREPLACE) {
+        core_flags |= inode_ops::RENAME_NOREPLACE;
+    }
+    if flags.contains(RenameFlags::EXCHANGE) {
+        core_flags |= inode_ops::RENAME_EXCHANGE;
+    }
+    let (victim, od, nd) = with_trans(sb, |t| {
+        t.reserve_metadata()?;
+        let v = inode_ops::rename(
+            t,
+            root,
+            (old_dir.ino(), old.name()),
+            (new_dir.ino(), new.name()),
+            core_flags,
+            disk_time(now),
+        )?;
+        if let Some((vino, f)) = &v {
+            if f.nlink == 0 {
+                inode_ops::add_orphan(t, root, *vino)?;
+            }
+        }
+        let od = inode_ops::read_inode(t, root, old_dir.ino())?;
+        let nd = inode_ops::read_inode(t, root, new_dir.ino())?;
+        Ok((v, od, nd))
+    })?;
+    moved.set_ctime(now);
+    if let (Some((_, f)), Some(vi)) = (victim, new.inode()) {
+        vi.set_nlink(f.nlink);
+        vi.set_ctime(now);
+    }
+    if core_flags & inode_ops::RENAME_EXCHANGE != 0 {
+        if let Some(other) = new.inode() {
+            other.set_ctime(now);
+        }
+    }
+    sync_dir(old_dir, &od);
+    sync_dir(new_dir, &nd);
+    Ok(())
+}
+
+/// Writes the in-core attributes an item must follow (C:
+/// `btrfs_update_inode`): size, owner, mode, times.
+pub(crate) fn write_inode(inode: &UnrefINode<Btrfs>) -> Result {
+    let sb = inode.super_block();
+    if !sb.data().writable || inode.nlink() == 0 {
+        return Ok(());
+    }
+    let root = inode.data().root;
+    let (size, mode, uid, gid) = (inode.size().max(0) as u64, inode.mode(), inode.uid(), inode.gid());
+    let (atime, mtime, ctime) = (inode.atime(), inode.mtime(), inode.ctime());
+    with_trans(sb, |t| {
+        t.reserve_metadata()?;
+        inode_ops::update_inode(t, root, inode.ino(), |f| {
+            f.size = size;
+            f.mode = (f.mode & 0o170000) | u32::from(mode & 0o7777);
+            f.uid = uid;
+            f.gid = gid;
+            f.atime = disk_time(atime);
+            f.mtime = disk_time(mtime);
+            f.ctime = disk_time(ctime);
+        })
+        .map(|_| ())
+    })
+}
+
+/// The inode leaves memory: free it on disk if it has no link left (C:
+/// `btrfs_evict_inode`). Failures leave the orphan item for the next mount.
+pub(crate) fn evict(inode: &UnrefINode<Btrfs>) {
+    let sb = inode.super_block();
+    if !sb.data().writable || inode.nlink() != 0 {
+        return;
+    }
+    let root = inode.data().root;
+    let ino = inode.ino();
+    let r = with_trans(sb, |t| {
+        inode_ops::remove_inode(t, root, ino, |t| crate::file_item::drop_extents(t, root, ino, 0, u64::MAX).map(|_| ()))
+    });
+    if let Err(e) = r {
+        btrfs_err!(sb.id(), "failed to free inode {} of root {}: error {}", ino, root, e.to_errno());
+    }
+}
+
+/// Removes the inodes orphan items name (unlinked while open when the
+/// filesystem went down), at a read-write mount (C: `btrfs_orphan_cleanup`).
+pub(crate) fn orphan_cleanup(sb: &SuperBlock<Btrfs>) -> Result {
+    let root = sb.data().fs_root;
+    let mut found = 0u32;
+    loop {
+        // One at a time: removing changes the tree under any cursor.
+        let next = with_view(sb, |v| {
+            let mut path = VPath::new();
+            v.search(root, &Key::new(objectid::ORPHAN, key_type::ORPHAN_ITEM, 0), &mut path)?;
+            Ok(path.key().map_err(|e| v.tree_err(e))?.filter(|k| {
+                k.objectid == objectid::ORPHAN && k.ty == key_type::ORPHAN_ITEM
+            }))
+        })?;
+        let Some(k) = next else { break };
+        let ino = k.offset;
+        with_trans(sb, |t| {
+            t.reserve_metadata()?;
+            inode_ops::remove_inode(t, root, ino, |t| {
+                crate::file_item::drop_extents(t, root, ino, 0, u64::MAX).map(|_| ())
+            })
+        })?;
+        found += 1;
+    }
+    if found > 0 {
+        btrfs_info!(sb.id(), "orphan cleanup removed {} inodes of root {}", found, root);
+        crate::disk_io::commit(sb)?;
     }
     Ok(())
 }

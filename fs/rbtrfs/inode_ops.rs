@@ -259,6 +259,23 @@ pub fn create<S: TreeSource>(
         return Err(EEXIST);
     }
     let ino = alloc_ino(t, root)?;
+    create_at(t, root, dir, name, attrs, ino).map(|f| (ino, f))
+}
+
+/// [`create`] with an inode number taken from [`alloc_ino`] already (the
+/// VFS needs it to set up the in-core inode first).
+pub fn create_at<S: TreeSource>(
+    t: &mut Trans<'_, S>,
+    root: u64,
+    dir: u64,
+    name: &[u8],
+    attrs: &NewInode,
+    ino: u64,
+) -> Result<InodeFields> {
+    check_name(name)?;
+    if lookup(t, root, dir, name)?.is_some() {
+        return Err(EEXIST);
+    }
     let transid = t.fs.transid();
     let fields = InodeFields {
         generation: transid,
@@ -277,7 +294,7 @@ pub fn create<S: TreeSource>(
     let item = fields.encode();
     t.with_root(root, |t, r| insert_item(t, r, &inode_key(ino), &item))?;
     add_link(t, root, dir, name, ino, file_type_of(attrs.mode), attrs.now)?;
-    Ok((ino, fields))
+    Ok(fields)
 }
 
 /// Adds the name `name` in `dir` for the existing inode `ino`.

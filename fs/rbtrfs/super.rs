@@ -8,7 +8,8 @@ use crate::disk_io::FsInfo;
 use crate::inode::BtrfsInode;
 use crate::rfs::folio::LockedFolio;
 use crate::rfs::fs::{self, BlockDevice, FileSystem, NewSuperBlock, StatFs, SuperBlock};
-use crate::rfs::inode::{DirEmitter, INode};
+use crate::rfs::folio::Writeback;
+use crate::rfs::inode::{DEntry, DirEmitter, INode, NewDEntry, RenameFlags, SetAttr, UnrefINode};
 use kernel::prelude::*;
 use kernel::str::CStr;
 use kernel::types::ARef;
@@ -17,26 +18,36 @@ use kernel::types::ARef;
 pub(crate) const BTRFS_SUPER_MAGIC: u64 = 0x9123_683E;
 
 /// What this build supports, for the load message.
-pub(crate) const FEATURES: &str = "read-only mount of single-device SINGLE/DUP filesystems";
+pub(crate) const FEATURES: &str = "read-write mount of single-device SINGLE/DUP filesystems (free space tree)";
 
 /// The one `struct file_system_type` of the module (static: lockdep keys).
 static BTRFS_FS_TYPE: fs::Type = fs::Type::new();
 
 /// Mount options (C: `btrfs_parse_param`). Options that only change how
 /// btrfs writes are accepted and have no effect on a read-only mount.
-#[derive(Default)]
 pub(crate) struct MountOptions {
     /// `subvolid=N`: the subvolume to mount (0: the default one).
     pub(crate) subvolid: Option<u64>,
     /// `subvol=/`: the top-level subvolume.
     pub(crate) subvol_root: bool,
+    /// `commit=N`: seconds between periodic commits (default 30).
+    pub(crate) commit_interval: u32,
 }
+
+impl Default for MountOptions {
+    fn default() -> Self {
+        MountOptions { subvolid: None, subvol_root: false, commit_interval: DEFAULT_COMMIT_INTERVAL }
+    }
+}
+
+/// Seconds between periodic commits (C: `BTRFS_DEFAULT_COMMIT_INTERVAL`).
+pub(crate) const DEFAULT_COMMIT_INTERVAL: u32 = 30;
 
 /// Options C btrfs takes that matter only for writing (or for devices we
 /// do not support anyway): accepted, ignored.
 const WRITE_ONLY_OPTIONS: &[&[u8]] = &[
     b"acl", b"noacl", b"autodefrag", b"noautodefrag", b"barrier", b"nobarrier", b"clear_cache",
-    b"commit", b"compress", b"compress-force", b"datacow", b"nodatacow", b"datasum", b"nodatasum",
+    b"compress", b"compress-force", b"datacow", b"nodatacow", b"datasum", b"nodatasum",
     b"device", b"discard", b"nodiscard", b"enospc_debug", b"noenospc_debug", b"fatal_errors",
     b"flushoncommit", b"noflushoncommit", b"max_inline", b"metadata_ratio", b"nologreplay",
     b"norecovery", b"rescan_uuid_tree", b"skip_balance", b"space_cache", b"nospace_cache",
@@ -65,6 +76,16 @@ impl FileSystem for Btrfs {
                 opts.subvolid = Some(id);
             }
             (b"subvol", Some(b"/" | b"")) => opts.subvol_root = true,
+            (b"commit", v) => {
+                let n = match v {
+                    None => DEFAULT_COMMIT_INTERVAL,
+                    Some(v) => core::str::from_utf8(v).ok().and_then(|s| s.parse::<u32>().ok()).ok_or_else(|| {
+                        btrfs_err_nodev!("invalid commit interval '{}'", value.unwrap_or(kernel::c_str!("")));
+                        EINVAL
+                    })?,
+                };
+                opts.commit_interval = if n == 0 { DEFAULT_COMMIT_INTERVAL } else { n.min(300 * 10) };
+            }
             (b"subvol", Some(_)) => {
                 btrfs_err_nodev!("subvol={}: only subvol=/ is supported by rbtrfs, use subvolid=",
                     value.unwrap_or(kernel::c_str!("")));
@@ -84,8 +105,12 @@ impl FileSystem for Btrfs {
     }
 
     fn reconfigure(sb: &SuperBlock<Self>, _opts: &MountOptions, read_only: bool) -> Result {
-        if !read_only {
-            btrfs_err!(sb.id(), "rbtrfs can only mount read-only for now; use -o ro");
+        if !read_only && !sb.data().writable {
+            btrfs_err!(sb.id(), "remounting read-write a filesystem mounted read-only is not supported yet");
+            return Err(EROFS);
+        }
+        if !read_only && sb.data().state.lock().aborted {
+            btrfs_err!(sb.id(), "cannot remount read-write after a transaction abort");
             return Err(EROFS);
         }
         Ok(())
@@ -117,6 +142,94 @@ impl FileSystem for Btrfs {
 
     fn statfs(sb: &SuperBlock<Self>) -> Result<StatFs> {
         crate::disk_io::statfs(sb)
+    }
+
+    const WRITABLE: bool = true;
+
+    fn mounted(sb: &SuperBlock<Self>) -> Result {
+        let fs = sb.data();
+        if fs.writable {
+            crate::inode::orphan_cleanup(sb)?;
+            sb.schedule_background_work(fs.commit_interval.saturating_mul(1000));
+        }
+        Ok(())
+    }
+
+    fn background_work(sb: &SuperBlock<Self>) {
+        // The periodic commit (C: `transaction_kthread`).
+        if let Err(e) = crate::disk_io::commit(sb) {
+            btrfs_err!(sb.id(), "periodic commit failed: error {}", e.to_errno());
+            return;
+        }
+        sb.schedule_background_work(sb.data().commit_interval.saturating_mul(1000));
+    }
+
+    fn create(dir: &INode<Self>, dentry: NewDEntry<'_, Self>, mode: u16, _excl: bool) -> Result {
+        crate::inode::create(dir, dentry, mode, 0, None)
+    }
+
+    fn mkdir(dir: &INode<Self>, dentry: NewDEntry<'_, Self>, mode: u16) -> Result {
+        crate::inode::create(dir, dentry, mode, 0, None)
+    }
+
+    fn mknod(dir: &INode<Self>, dentry: NewDEntry<'_, Self>, mode: u16, rdev: u32) -> Result {
+        crate::inode::create(dir, dentry, mode, rdev, None)
+    }
+
+    fn symlink(dir: &INode<Self>, dentry: NewDEntry<'_, Self>, mode: u16, target: &[u8]) -> Result {
+        crate::inode::create(dir, dentry, mode, 0, Some(target))
+    }
+
+    fn link(inode: &INode<Self>, dir: &INode<Self>, dentry: NewDEntry<'_, Self>) -> Result {
+        crate::inode::link(inode, dir, dentry)
+    }
+
+    fn unlink(dir: &INode<Self>, dentry: &DEntry<Self>) -> Result {
+        crate::inode::unlink(dir, dentry)
+    }
+
+    fn rmdir(dir: &INode<Self>, dentry: &DEntry<Self>) -> Result {
+        crate::inode::unlink(dir, dentry)
+    }
+
+    fn rename(
+        old_dir: &INode<Self>,
+        old_dentry: &DEntry<Self>,
+        new_dir: &INode<Self>,
+        new_dentry: &DEntry<Self>,
+        flags: RenameFlags,
+    ) -> Result {
+        crate::inode::rename(old_dir, old_dentry, new_dir, new_dentry, flags)
+    }
+
+    fn setattr(inode: &INode<Self>, attr: &SetAttr<'_, Self>) -> Result {
+        crate::file::setattr(inode, attr)
+    }
+
+    fn fsync(inode: &INode<Self>, _start: i64, _end: i64, _datasync: bool) -> Result {
+        crate::file::fsync(inode)
+    }
+
+    fn writepages(inode: &UnrefINode<Self>, wb: &Writeback<'_>) -> Result {
+        crate::file::writepages(inode, wb)
+    }
+
+    fn write_inode(inode: &UnrefINode<Self>, _sync: bool) -> Result {
+        crate::inode::write_inode(inode)
+    }
+
+    fn evict_inode(inode: &UnrefINode<Self>) {
+        crate::inode::evict(inode)
+    }
+
+    fn sync_fs(sb: &SuperBlock<Self>, _wait: bool) -> Result {
+        crate::disk_io::commit(sb)
+    }
+
+    fn put_super(sb: &SuperBlock<Self>) {
+        if let Err(e) = crate::disk_io::commit(sb) {
+            btrfs_err!(sb.id(), "final commit failed: error {}", e.to_errno());
+        }
     }
 }
 

@@ -101,6 +101,8 @@ pub struct FsState {
     pub refs: DelayedRefs,
     /// A commit failed: the filesystem is read-only until unmounted.
     pub aborted: bool,
+    /// Loaded for writing (free space known).
+    pub writable: bool,
     meta_hint: u64,
     // Next inode number per tree, once known: (tree, next).
     next_ino: Vec<(u64, u64)>,
@@ -130,13 +132,21 @@ impl FsState {
     /// Loads what writing needs from a mounted filesystem whose superblock
     /// is `sb` and chunks `chunks`: every root, every block group and its
     /// free space (from the free space tree).
-    pub fn open<S: TreeSource>(src: &S, sb: &[u8], chunks: Vec<ChunkInfo>) -> core::result::Result<Self, RwRefusal> {
+    ///
+    /// A read-only mount (`writable` false) loads the roots and block
+    /// groups but no free space, and refuses nothing: it never allocates.
+    pub fn open<S: TreeSource>(
+        src: &S,
+        sb: &[u8],
+        chunks: Vec<ChunkInfo>,
+        writable: bool,
+    ) -> core::result::Result<Self, RwRefusal> {
         let s = SuperBlock::new(sb).ok_or(RwRefusal::Load(EUCLEAN))?;
         let ro = s.compat_ro_flags();
-        if ro & compat_ro::FREE_SPACE_TREE == 0 || ro & compat_ro::FREE_SPACE_TREE_VALID == 0 {
+        if writable && (ro & compat_ro::FREE_SPACE_TREE == 0 || ro & compat_ro::FREE_SPACE_TREE_VALID == 0) {
             return Err(RwRefusal::NoFreeSpaceTree);
         }
-        if s.incompat_flags() & incompat::SKINNY_METADATA == 0 {
+        if writable && s.incompat_flags() & incompat::SKINNY_METADATA == 0 {
             return Err(RwRefusal::NotSkinny);
         }
         let csum_type = CsumType::from_disk(s.csum_type()).ok_or(RwRefusal::Load(EUCLEAN))?;
@@ -173,10 +183,12 @@ impl FsState {
             dirty: DirtyBlocks::new(),
             refs: DelayedRefs::new(),
             aborted: false,
+            writable: false,
             meta_hint: 0,
             next_ino: Vec::new(),
         };
-        if fs.chunks.iter().any(|c| c.type_flags & bg_flags::PROFILE_MASK & !bg_flags::DUP != 0) {
+        fs.writable = writable;
+        if writable && fs.chunks.iter().any(|c| c.type_flags & bg_flags::PROFILE_MASK & !bg_flags::DUP != 0) {
             return Err(RwRefusal::Profile);
         }
         let tree_root =
@@ -223,7 +235,7 @@ impl FsState {
     /// Reads every block group item and its free space.
     fn load_block_groups<S: TreeSource>(&mut self, src: &S) -> Result {
         let extent = self.root(objectid::EXTENT_TREE).ok_or(EUCLEAN)?;
-        let fst = self.root(free_space_tree::TREE).ok_or(EUCLEAN)?;
+        let fst = if self.writable { Some(self.root(free_space_tree::TREE).ok_or(EUCLEAN)?) } else { None };
         for i in 0..self.chunks.len() {
             let (start, len) = (self.chunks[i].logical, self.chunks[i].length);
             let mut p = Path::new();
@@ -234,7 +246,9 @@ impl FsState {
             let item = p.item()?.ok_or(EUCLEAN)?;
             let b = BlockGroupItem::new(item.data).ok_or(EUCLEAN)?;
             let mut bg = BlockGroup::new(start, len, b.flags(), b.used(), b.chunk_objectid());
-            free_space_tree::load(src, &fst, &mut bg, self.geo.sectorsize)?;
+            if let Some(fst) = &fst {
+                free_space_tree::load(src, fst, &mut bg, self.geo.sectorsize)?;
+            }
             self.bgs.insert(bg)?;
         }
         Ok(())
@@ -293,7 +307,7 @@ pub struct Trans<'a, S> {
 impl<'a, S: TreeSource> Trans<'a, S> {
     /// Joins the running transaction.
     pub fn new(fs: &'a mut FsState, src: &'a S) -> Result<Self> {
-        if fs.aborted {
+        if fs.aborted || !fs.writable {
             return Err(EROFS);
         }
         Ok(Trans { fs, src })

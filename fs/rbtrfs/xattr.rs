@@ -7,8 +7,8 @@
 #![forbid(unsafe_code)]
 
 use crate::checksum::name_hash;
-use crate::ctree::{key_type, Key, Path};
-use crate::inode::reader;
+use crate::ctree::{key_type, Key};
+use crate::disk_io::{with_view, VPath};
 use crate::items::DirItemIter;
 use crate::rfs::errno;
 use crate::rfs::inode::INode;
@@ -17,56 +17,58 @@ use kernel::prelude::*;
 
 /// Reads attribute `name` (full name, with its namespace prefix).
 pub(crate) fn get(inode: &INode<Btrfs>, name: &[u8], buf: Option<&mut [u8]>) -> Result<usize> {
-    let r = reader(inode.super_block());
     let root = inode.data().root;
-    let mut path = Path::new();
     let key = Key::new(inode.ino(), key_type::XATTR_ITEM, u64::from(name_hash(name)));
-    if !r.search(&root, &key, &mut path)? {
-        return Err(errno::enodata());
-    }
-    let item = path.item().map_err(|e| r.tree_err(e))?.ok_or(EIO)?;
-    for entry in DirItemIter::new(item.data) {
-        let entry = entry.map_err(|e| r.tree_err(e))?;
-        if entry.name != name {
-            continue;
+    with_view(inode.super_block(), |v| {
+        let mut path = VPath::new();
+        if !v.search(root, &key, &mut path)? {
+            return Err(errno::enodata());
         }
-        return match buf {
-            None => Ok(entry.data.len()),
-            Some(b) if b.len() < entry.data.len() => Err(ERANGE),
-            Some(b) => {
-                b[..entry.data.len()].copy_from_slice(entry.data);
-                Ok(entry.data.len())
+        let item = path.item().map_err(|e| v.tree_err(e))?.ok_or(EIO)?;
+        for entry in DirItemIter::new(item.data) {
+            let entry = entry.map_err(|e| v.tree_err(e))?;
+            if entry.name != name {
+                continue;
             }
-        };
-    }
-    Err(errno::enodata())
+            return match buf {
+                None => Ok(entry.data.len()),
+                Some(b) if b.len() < entry.data.len() => Err(ERANGE),
+                Some(b) => {
+                    b[..entry.data.len()].copy_from_slice(entry.data);
+                    Ok(entry.data.len())
+                }
+            };
+        }
+        Err(errno::enodata())
+    })
 }
 
 /// Lists attribute names, each NUL terminated.
 pub(crate) fn list(inode: &INode<Btrfs>, mut buf: Option<&mut [u8]>) -> Result<usize> {
-    let r = reader(inode.super_block());
     let root = inode.data().root;
     let ino = inode.ino();
-    let mut path = Path::new();
-    r.search(&root, &Key::new(ino, key_type::XATTR_ITEM, 0), &mut path)?;
-    let mut total = 0usize;
-    while let Some(item) = path.item().map_err(|e| r.tree_err(e))? {
-        if item.key.objectid != ino || item.key.ty != key_type::XATTR_ITEM {
-            break;
-        }
-        for entry in DirItemIter::new(item.data) {
-            let entry = entry.map_err(|e| r.tree_err(e))?;
-            let n = entry.name.len();
-            if let Some(b) = buf.as_deref_mut() {
-                let dst = b.get_mut(total..total + n + 1).ok_or(ERANGE)?;
-                dst[..n].copy_from_slice(entry.name);
-                dst[n] = 0;
+    with_view(inode.super_block(), |v| {
+        let mut path = VPath::new();
+        v.search(root, &Key::new(ino, key_type::XATTR_ITEM, 0), &mut path)?;
+        let mut total = 0usize;
+        while let Some(item) = path.item().map_err(|e| v.tree_err(e))? {
+            if item.key.objectid != ino || item.key.ty != key_type::XATTR_ITEM {
+                break;
             }
-            total += n + 1;
+            for entry in DirItemIter::new(item.data) {
+                let entry = entry.map_err(|e| v.tree_err(e))?;
+                let n = entry.name.len();
+                if let Some(b) = buf.as_deref_mut() {
+                    let dst = b.get_mut(total..total + n + 1).ok_or(ERANGE)?;
+                    dst[..n].copy_from_slice(entry.name);
+                    dst[n] = 0;
+                }
+                total += n + 1;
+            }
+            if !v.next(&mut path)? {
+                break;
+            }
         }
-        if !r.next(&mut path)? {
-            break;
-        }
-    }
-    Ok(total)
+        Ok(total)
+    })
 }
