@@ -145,6 +145,13 @@ pub trait FileSystem: Sized + 'static {
     /// returns the size needed; else fills `buf` (`ERANGE` if short).
     fn list_xattr(inode: &INode<Self>, buf: Option<&mut [u8]>) -> Result<usize>;
 
+    /// Sets attribute `name` (with its namespace prefix) to `value`, or
+    /// removes it when `value` is `None`; `flags` are `XATTR_CREATE` and
+    /// `XATTR_REPLACE`. Only called when [`FileSystem::WRITABLE`].
+    fn set_xattr(_inode: &INode<Self>, _name: &[u8], _value: Option<&[u8]>, _flags: i32) -> Result {
+        Err(EROFS)
+    }
+
     /// `statfs` figures.
     fn statfs(sb: &SuperBlock<Self>) -> Result<StatFs>;
 

@@ -1204,6 +1204,48 @@ unsafe extern "C" fn xattr_get<T: FileSystem>(
     }
 }
 
+/// `xattr_handler.set`: `name` is the part after the handler's prefix; a
+/// null `buffer` removes the attribute (`removexattr`).
+unsafe extern "C" fn xattr_set<T: FileSystem>(
+    handler: *const bindings::xattr_handler,
+    _idmap: *mut bindings::mnt_idmap,
+    _dentry: *mut bindings::dentry,
+    inode: *mut bindings::inode,
+    name: *const c_char,
+    buffer: *const c_void,
+    size: usize,
+    flags: c_int,
+) -> c_int {
+    // SAFETY: The VFS passes one of our handlers (static prefix), a live
+    // inode of ours (locked by the caller), a NUL-terminated name, and
+    // `size` readable bytes at `buffer` unless it is null.
+    let (prefix, suffix, inode, value) = unsafe {
+        (
+            CStr::from_char_ptr((*handler).prefix).as_bytes(),
+            CStr::from_char_ptr(name).as_bytes(),
+            INode::<T>::from_raw(inode),
+            (!buffer.is_null()).then(|| {
+                if size == 0 {
+                    &[][..]
+                } else {
+                    core::slice::from_raw_parts(buffer.cast::<u8>(), size)
+                }
+            }),
+        )
+    };
+    let mut full = [0u8; 256];
+    let n = prefix.len() + suffix.len();
+    if n > 255 {
+        return ERANGE.to_errno();
+    }
+    full[..prefix.len()].copy_from_slice(prefix);
+    full[prefix.len()..n].copy_from_slice(suffix);
+    match T::set_xattr(inode, &full[..n], value, flags) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
 /// Turns a creating callback's result into the C return value: `EIO` if
 /// it claimed success but left the dentry negative.
 ///
@@ -1658,6 +1700,9 @@ impl<T: FileSystem> Tables<T> {
         let mut h: bindings::xattr_handler = unsafe { core::mem::zeroed() };
         h.prefix = prefix.as_char_ptr();
         h.get = Some(xattr_get::<T>);
+        if T::WRITABLE {
+            h.set = Some(xattr_set::<T>);
+        }
         h
     }
 

@@ -402,7 +402,10 @@ fn zero_tail(sb: &SuperBlock<Btrfs>, root: u64, ino: u64, size: u64) -> Result {
         for r in runs.iter() {
             let mirrors = data_mirrors(t, r.logical, r.len as u64)?;
             let p = *mirrors.first().ok_or(crate::error::EIO)?;
-            let dst = sector.get_mut(r.buf_offset..r.buf_offset + r.len).ok_or(crate::error::EUCLEAN)?;
+            // Whole 512-byte blocks: the run stops at i_size, the device
+            // reads in blocks (the bytes past i_size are zeroed below).
+            let n = r.len.div_ceil(512) * 512;
+            let dst = sector.get_mut(r.buf_offset..r.buf_offset + n).ok_or(crate::error::EUCLEAN)?;
             sb.read_at(p, dst).map_err(|_| crate::error::EIO)?;
         }
         Ok(true)

@@ -140,6 +140,10 @@ impl FileSystem for Btrfs {
         crate::xattr::list(inode, buf)
     }
 
+    fn set_xattr(inode: &INode<Self>, name: &[u8], value: Option<&[u8]>, flags: i32) -> Result {
+        crate::xattr::set(inode, name, value, flags)
+    }
+
     fn statfs(sb: &SuperBlock<Self>) -> Result<StatFs> {
         crate::disk_io::statfs(sb)
     }

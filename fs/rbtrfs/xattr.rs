@@ -72,3 +72,20 @@ pub(crate) fn list(inode: &INode<Btrfs>, mut buf: Option<&mut [u8]>) -> Result<u
         Ok(total)
     })
 }
+
+/// Sets (or with `None` removes) attribute `name` (C: `btrfs_setxattr`).
+pub(crate) fn set(inode: &INode<Btrfs>, name: &[u8], value: Option<&[u8]>, flags: i32) -> Result {
+    let sb = inode.super_block();
+    let root = inode.data().root;
+    let now = inode.current_time();
+    crate::disk_io::with_trans(sb, |t| {
+        t.reserve_metadata()?;
+        let when = crate::inode::disk_time(now);
+        match value {
+            Some(v) => crate::inode_ops::set_xattr(t, root, inode.ino(), (name, v), flags as u32, when),
+            None => crate::inode_ops::remove_xattr(t, root, inode.ino(), name, when),
+        }
+    })?;
+    inode.set_ctime(now);
+    Ok(())
+}
