@@ -376,27 +376,26 @@ pub(crate) fn writepages(inode: &UnrefINode<Btrfs>, wb: &Writeback<'_>) -> Resul
     result
 }
 
-/// After a shrink to an unaligned `size`, the bytes after it in its sector
-/// must read as zeroes if the file grows again: the sector is rewritten
-/// (C: `btrfs_truncate_block`).
-fn zero_tail(sb: &SuperBlock<Btrfs>, root: u64, ino: u64, size: u64) -> Result {
+/// Rewrites the sector at `start` (aligned) of a regular extent with the
+/// bytes `[from, to)` of the file zeroed (C: `btrfs_truncate_block`): for
+/// an unaligned shrink (the bytes past the new end must read as zeroes if
+/// the file grows again) and the edges of a punched hole. Sectors that
+/// are holes, prealloc or inline need nothing.
+fn zero_in_sector(sb: &SuperBlock<Btrfs>, root: u64, ino: u64, start: u64, from: u64, to: u64) -> Result {
     let fs = sb.data();
     let ss = fs.geo.sector();
-    let start = size / ss * ss;
-    if start == size {
-        return Ok(());
-    }
     let mut sector = KVec::from_elem(0u8, ss as usize, GFP_KERNEL)?;
-    let on_disk = with_trans(sb, |t| {
+    let isize = with_trans(sb, |t| {
         match file_item::find_extent_trans(t, root, ino, start)? {
             Some(e) if e.file_offset <= start => match e.kind {
                 file_item::ExtentKind::Regular(r) if r.disk_bytenr != 0 && !r.prealloc => {}
-                _ => return Ok(false),
+                _ => return Ok(None),
             },
-            _ => return Ok(false),
+            _ => return Ok(None),
         }
         let rn = t.fs.root(root).ok_or(crate::error::EUCLEAN)?;
         let ov = Overlay { dirty: &t.fs.dirty, src: t.src };
+        let isize = file_item::read_inode(&ov, &rn, ino)?.size;
         let mut runs = crate::mem::Vec::new();
         file_item::read_file(&ov, &rn, ino, start, &mut sector, &mut runs)?;
         for r in runs.iter() {
@@ -408,13 +407,28 @@ fn zero_tail(sb: &SuperBlock<Btrfs>, root: u64, ino: u64, size: u64) -> Result {
             let dst = sector.get_mut(r.buf_offset..r.buf_offset + n).ok_or(crate::error::EUCLEAN)?;
             sb.read_at(p, dst).map_err(|_| crate::error::EIO)?;
         }
-        Ok(true)
+        Ok(Some(isize))
     })?;
-    if !on_disk {
+    let Some(isize) = isize else { return Ok(()) };
+    let lo = (from.max(start) - start) as usize;
+    let hi = (to.min(start + ss) - start) as usize;
+    if lo < hi {
+        sector[lo..hi].fill(0);
+    }
+    if isize > start && isize < start + ss {
+        sector[(isize - start) as usize..].fill(0);
+    }
+    write_extent(sb, root, ino, start, &sector, isize)
+}
+
+/// After a shrink to an unaligned `size`, zero the rest of its sector.
+fn zero_tail(sb: &SuperBlock<Btrfs>, root: u64, ino: u64, size: u64) -> Result {
+    let ss = sb.data().geo.sector();
+    let start = size / ss * ss;
+    if start == size {
         return Ok(());
     }
-    sector[(size - start) as usize..].fill(0);
-    write_extent(sb, root, ino, start, &sector, size)
+    zero_in_sector(sb, root, ino, start, size, start + ss)
 }
 
 /// `setattr` (C: `btrfs_setattr`): a size change truncates or extends the
@@ -448,4 +462,123 @@ pub(crate) fn setattr(inode: &INode<Btrfs>, attr: &SetAttr<'_, Btrfs>) -> Result
 pub(crate) fn fsync(inode: &INode<Btrfs>) -> Result {
     crate::inode::write_inode(inode)?;
     crate::disk_io::commit(inode.super_block())
+}
+
+/// `FALLOC_FL_KEEP_SIZE`.
+const FALLOC_KEEP_SIZE: i32 = 0x01;
+/// `FALLOC_FL_PUNCH_HOLE`.
+const FALLOC_PUNCH_HOLE: i32 = 0x02;
+/// `FALLOC_FL_ZERO_RANGE`.
+const FALLOC_ZERO_RANGE: i32 = 0x10;
+/// Largest single preallocated extent (C: `BTRFS_MAX_EXTENT_SIZE`).
+const MAX_PREALLOC: u64 = 128 << 20;
+
+/// Punches `[off, end)`: flushes and drops the page cache there, zeroes the
+/// partial sectors at the edges, and drops the whole sectors' extents.
+fn punch(inode: &INode<Btrfs>, off: u64, end: u64) -> Result {
+    let sb = inode.super_block();
+    let (root, ino) = (inode.data().root, inode.ino());
+    let ss = sb.data().geo.sector();
+    let isize = inode.size().max(0) as u64;
+    let end = end.min(isize);
+    if off >= end {
+        return Ok(());
+    }
+    inode.write_and_wait_range(off as i64, (end - 1) as i64)?;
+    inode.truncate_pagecache_range(off as i64, (end - 1) as i64);
+    let first = off / ss * ss;
+    let last = (end - 1) / ss * ss;
+    if off != first {
+        zero_in_sector(sb, root, ino, first, off, end)?;
+    }
+    if end % ss != 0 && (last != first || off == first) {
+        zero_in_sector(sb, root, ino, last, off.max(last), end)?;
+    }
+    with_trans(sb, |t| {
+        t.reserve_metadata()?;
+        file_item::punch_hole(t, root, ino, off, end - off)
+    })
+}
+
+/// Preallocates every hole of `[start, end)` (sector aligned).
+fn prealloc(inode: &INode<Btrfs>, start: u64, end: u64) -> Result {
+    let sb = inode.super_block();
+    let (root, ino) = (inode.data().root, inode.ino());
+    let mut pos = start;
+    while pos < end {
+        pos = with_trans(sb, |t| {
+            t.reserve_metadata()?;
+            let (hole_end, next) = match file_item::find_extent_trans(t, root, ino, pos)? {
+                Some(e) if e.file_offset <= pos => {
+                    let e_end = e.end()?;
+                    let ss = u64::from(t.fs.geo.sectorsize).max(1);
+                    return Ok(e_end.div_ceil(ss) * ss);
+                }
+                Some(e) => (e.file_offset.min(end), e.file_offset.min(end)),
+                None => (end, end),
+            };
+            let len = (hole_end - pos).min(MAX_PREALLOC);
+            let bytenr = t.alloc_data(len, 0)?;
+            let ext = RegularExtent {
+                generation: t.fs.transid(),
+                ram_bytes: len,
+                compression: compression::NONE,
+                prealloc: true,
+                disk_bytenr: bytenr,
+                disk_num_bytes: len,
+                offset: 0,
+                num_bytes: len,
+            };
+            file_item::insert_file_extent(t, root, ino, pos, &ext, true)?;
+            let _ = next;
+            Ok(pos + len)
+        })?;
+    }
+    Ok(())
+}
+
+/// `fallocate` (C: `btrfs_fallocate`): preallocation with or without
+/// KEEP_SIZE, PUNCH_HOLE (with KEEP_SIZE) and ZERO_RANGE.
+pub(crate) fn fallocate(inode: &INode<Btrfs>, mode: i32, off: i64, len: i64) -> Result {
+    if inode.typ() != Some(INodeType::Reg) {
+        return Err(ENODEV);
+    }
+    if off < 0 || len <= 0 {
+        return Err(EINVAL);
+    }
+    if mode & !(FALLOC_KEEP_SIZE | FALLOC_PUNCH_HOLE | FALLOC_ZERO_RANGE) != 0 {
+        return Err(crate::rfs::errno::eopnotsupp());
+    }
+    let sb = inode.super_block();
+    let (root, ino) = (inode.data().root, inode.ino());
+    let ss = sb.data().geo.sector();
+    let (off, len) = (off as u64, len as u64);
+    let end = off.checked_add(len).ok_or(EFBIG)?;
+    if mode & FALLOC_PUNCH_HOLE != 0 {
+        if mode & FALLOC_KEEP_SIZE == 0 || mode & FALLOC_ZERO_RANGE != 0 {
+            return Err(EINVAL);
+        }
+        punch(inode, off, end)?;
+    } else {
+        if mode & FALLOC_ZERO_RANGE != 0 {
+            punch(inode, off, end)?;
+        }
+        let isize = inode.size().max(0) as u64;
+        // An inline extent cannot have neighbours past its sector.
+        let a_start = off / ss * ss;
+        let a_end = end.div_ceil(ss) * ss;
+        prealloc(inode, a_start, a_end)?;
+        if mode & FALLOC_KEEP_SIZE == 0 && end > isize {
+            inode.set_size(end as i64);
+            with_trans(sb, |t| {
+                file_item::update_inode(t, root, ino, |f| {
+                    f.size = end;
+                    Ok(())
+                })
+            })?;
+        }
+    }
+    let now = inode.current_time();
+    inode.set_cmtime(now);
+    crate::inode::write_inode(inode)
 }

@@ -536,7 +536,7 @@ fn truncate_inline<S: TreeSource>(t: &mut Trans<'_, S>, root: u64, ino: u64, len
 /// Returns the bytes removed from the inode's `nbytes` accounting, which
 /// the caller applies (the inode item is not changed here).
 pub fn drop_extents<S: TreeSource>(t: &mut Trans<'_, S>, root: u64, ino: u64, start: u64, end: u64) -> Result<u64> {
-    let ss = u64::from(t.fs.geo.sectorsize);
+    let ss = u64::from(t.fs.geo.sectorsize).max(1);
     let mut removed = 0u64;
     let mut cursor = start;
     while cursor < end {
@@ -653,7 +653,7 @@ pub fn insert_file_extent<S: TreeSource>(
     ext: &RegularExtent,
     new: bool,
 ) -> Result {
-    let ss = u64::from(t.fs.geo.sectorsize);
+    let ss = u64::from(t.fs.geo.sectorsize).max(1);
     let e = RegularExtent { generation: t.fs.transid(), ..*ext };
     if e.num_bytes == 0
         || [file_offset, e.num_bytes, e.offset, e.disk_bytenr, e.disk_num_bytes].iter().any(|&v| !aligned(v, ss))
@@ -677,12 +677,13 @@ pub fn insert_file_extent<S: TreeSource>(
 
 /// Makes `data` the inline extent of `ino` at file offset 0 (uncompressed):
 /// drops what covered the first sector and adjusts `nbytes`. `data` must be
-/// non-empty and at most [`max_inline_size`] with the default
-/// `max_inline` (`EINVAL`). The caller sets `i_size` (btrfs inlines only
+/// non-empty and below a sector ([`max_inline_size`] without the
+/// `max_inline` limit, which is the caller's policy for file data; symlink
+/// targets go up to this), else `EINVAL`. The caller sets `i_size` (btrfs inlines only
 /// when the whole file fits).
 pub fn insert_inline_extent<S: TreeSource>(t: &mut Trans<'_, S>, root: u64, ino: u64, data: &[u8]) -> Result {
     let geo = t.fs.geo;
-    if data.is_empty() || data.len() > max_inline_size(geo.nodesize, geo.sectorsize, DEFAULT_MAX_INLINE) {
+    if data.is_empty() || data.len() > max_inline_size(geo.nodesize, geo.sectorsize, u32::MAX) {
         return Err(EINVAL);
     }
     let dropped = drop_extents(t, root, ino, 0, u64::from(geo.sectorsize))?;
@@ -703,7 +704,7 @@ pub fn insert_inline_extent<S: TreeSource>(t: &mut Trans<'_, S>, root: u64, ino:
 /// first rewrites the sector with zeroes past `new_size`, so that growing
 /// the file later reads zeroes there.
 pub fn truncate<S: TreeSource>(t: &mut Trans<'_, S>, root: u64, ino: u64, new_size: u64) -> Result {
-    let ss = u64::from(t.fs.geo.sectorsize);
+    let ss = u64::from(t.fs.geo.sectorsize).max(1);
     let isize = read_inode_trans(t, root, ino)?.size;
     let mut removed = 0;
     if new_size < isize {
@@ -732,7 +733,7 @@ pub fn truncate<S: TreeSource>(t: &mut Trans<'_, S>, root: u64, ino: u64, new_si
 /// Partial sectors at unaligned edges of a regular extent are left alone:
 /// the caller zeroes them by rewriting the sector.
 pub fn punch_hole<S: TreeSource>(t: &mut Trans<'_, S>, root: u64, ino: u64, start: u64, len: u64) -> Result {
-    let ss = u64::from(t.fs.geo.sectorsize);
+    let ss = u64::from(t.fs.geo.sectorsize).max(1);
     let end = start.checked_add(len).ok_or(EINVAL)?;
     if len == 0 {
         return Ok(());

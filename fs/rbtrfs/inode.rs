@@ -215,7 +215,7 @@ pub(crate) fn create(
     }
     if let Some(t) = target {
         let fs = &sb.data().geo;
-        let max = crate::file_item::max_inline_size(fs.nodesize, fs.sectorsize, crate::file_item::DEFAULT_MAX_INLINE);
+        let max = crate::file_item::max_inline_size(fs.nodesize, fs.sectorsize, u32::MAX);
         if t.is_empty() || t.len() > max {
             return Err(errno::enametoolong());
         }

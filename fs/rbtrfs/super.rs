@@ -214,6 +214,10 @@ impl FileSystem for Btrfs {
         crate::file::fsync(inode)
     }
 
+    fn fallocate(inode: &INode<Self>, mode: i32, offset: i64, len: i64) -> Result {
+        crate::file::fallocate(inode, mode, offset, len)
+    }
+
     fn writepages(inode: &UnrefINode<Self>, wb: &Writeback<'_>) -> Result {
         crate::file::writepages(inode, wb)
     }

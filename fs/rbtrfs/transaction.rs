@@ -361,7 +361,7 @@ impl<'a, S: TreeSource> Trans<'a, S> {
     /// Allocates `len` bytes for data; the caller queues the reference
     /// (with `new`) once a file extent item points at it.
     pub fn alloc_data(&mut self, len: u64, hint: u64) -> Result<u64> {
-        let ss = u64::from(self.fs.geo.sectorsize);
+        let ss = u64::from(self.fs.geo.sectorsize).max(1);
         if let Some(b) = self.fs.bgs.alloc(bg_flags::DATA, len, ss, hint) {
             return Ok(b);
         }
