@@ -184,6 +184,7 @@ pub(crate) type MReader<'a> = Reader<'a, SuperBlock<Btrfs>>;
 /// and `btrfs_end_transaction`), with the state lock held. Core errors
 /// come back as kernel errors; `EROFS` on a read-only mount or after an
 /// aborted commit.
+#[track_caller]
 pub(crate) fn with_trans<R>(
     sb: &SuperBlock<Btrfs>,
     f: impl FnOnce(&mut crate::transaction::Trans<'_, MReader<'_>>) -> crate::error::Result<R>,
@@ -192,11 +193,18 @@ pub(crate) fn with_trans<R>(
     if !fs.writable {
         return Err(EROFS);
     }
+    let at = core::panic::Location::caller();
     let mut guard = fs.state.lock();
     let chunks = chunks_copy(&guard)?;
     let reader = Reader { dev: sb, geo: &fs.geo, chunks: &chunks };
     let mut t = crate::transaction::Trans::new(&mut guard, &reader).map_err(kerr)?;
-    f(&mut t).map_err(kerr)
+    f(&mut t).map_err(|e| {
+        // Corruption or an I/O error in a tree operation is never expected.
+        if e == crate::error::EUCLEAN || e == crate::error::EIO {
+            btrfs_err_rl!(fs.geo.rl, sb.id(), "tree operation at {}:{} failed: error {}", at.file(), at.line(), -e.0);
+        }
+        kerr(e)
+    })
 }
 
 /// Commits the running transaction of `sb`, if it changed anything (C:

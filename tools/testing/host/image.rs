@@ -263,9 +263,18 @@ impl TreeSource for Image {
 
     fn read_tree_block(&self, logical: u64, level: u8, generation: u64) -> Result<Rc<[u8]>, ImgErr> {
         self.reads.set(self.reads.get() + 1);
-        let buf = self.raw_block(logical)?;
+        let buf = self.raw_block(logical).inspect_err(|e| {
+            if std::env::var_os("RBTRFS_DEBUG_READS").is_some() {
+                eprintln!("read_tree_block {} level {} gen {}: {}", logical, level, generation, e);
+            }
+        })?;
         if self.verify.get() {
-            self.check(&buf, &self.expect(logical, level, generation)).map_err(ImgErr::Tree)?;
+            self.check(&buf, &self.expect(logical, level, generation)).map_err(|e| {
+                if std::env::var_os("RBTRFS_DEBUG_READS").is_some() {
+                    eprintln!("read_tree_block {} level {} gen {}: {}", logical, level, generation, e);
+                }
+                ImgErr::Tree(e)
+            })?;
         }
         Ok(buf.into())
     }

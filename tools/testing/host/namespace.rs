@@ -42,7 +42,7 @@ fn open_rw(img: &FsPath) -> (Image, FsState, FileDev) {
     for c in &image.chunks {
         chunks.push(*c).unwrap();
     }
-    let fs = FsState::open(&image, &image.sb, chunks).unwrap_or_else(|e| panic!("open rw: {:?}", e));
+    let fs = FsState::open(&image, &image.sb, chunks, true).unwrap_or_else(|e| panic!("open rw: {:?}", e));
     let dev = FileDev(OpenOptions::new().write(true).open(img).unwrap());
     (image, fs, dev)
 }

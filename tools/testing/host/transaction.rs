@@ -43,7 +43,7 @@ fn open_rw(img: &FsPath) -> (Image, FsState, FileDev) {
     for c in &image.chunks {
         chunks.push(*c).unwrap();
     }
-    let fs = FsState::open(&image, &image.sb, chunks).unwrap_or_else(|e| panic!("open rw: {:?}", e));
+    let fs = FsState::open(&image, &image.sb, chunks, true).unwrap_or_else(|e| panic!("open rw: {:?}", e));
     let dev = FileDev(OpenOptions::new().write(true).open(img).unwrap());
     (image, fs, dev)
 }
@@ -165,4 +165,71 @@ fn xattr_transactions_check_clean() {
         assert_eq!(read_xattrs(&image, &fs), model, "after reopen, round {}", round);
     }
     assert!(model.len() > 1000);
+}
+
+/// Filling data and metadata past what mkfs allocated: new chunks (chunk
+/// items, dev extents, block group items, free space info, the device's
+/// bytes_used) are made in the running transaction; btrfs check is clean
+/// and the chunk tree shows them.
+#[test]
+fn chunk_allocation_check_clean() {
+    use rbtrfs_core::file_item;
+    use rbtrfs_core::inode_ops::{self, mode, NewInode};
+    use rbtrfs_core::items::Timespec;
+    use rbtrfs_core::items_write::RegularExtent;
+    use rbtrfs_core::volumes::block_group as bg;
+    let dir = Scratch::new("trans-chunks");
+    let img = mkfs(&dir.0, "c.img", 1 << 30, &[]);
+    let (mut image, mut fs, mut dev) = open_rw(&img);
+    let chunks_before = fs.chunks.len();
+    let now = Timespec { sec: 1_700_000_000, nsec: 0 };
+    let mut files = 0;
+    for round in 0..6 {
+        {
+            let mut t = Trans::new(&mut fs, &image).unwrap();
+            t.reserve_metadata().unwrap();
+            let attrs = NewInode { mode: mode::S_IFREG | 0o644, uid: 0, gid: 0, rdev: 0, now };
+            let (ino, _) =
+                inode_ops::create(&mut t, objectid::FS_TREE, 256, format!("big{}", round).as_bytes(), &attrs).unwrap();
+            files += 1;
+            // 64 MiB of data in 1 MiB extents (never written: btrfs check
+            // without --check-data-csum does not read data).
+            for i in 0..64u64 {
+                let len = 1 << 20;
+                let b = t.alloc_data(len, 0).unwrap();
+                let ext = RegularExtent {
+                    generation: t.fs.transid(),
+                    ram_bytes: len,
+                    compression: 0,
+                    prealloc: true,
+                    disk_bytenr: b,
+                    disk_num_bytes: len,
+                    offset: 0,
+                    num_bytes: len,
+                };
+                file_item::insert_file_extent(&mut t, objectid::FS_TREE, ino, i * len, &ext, true).unwrap();
+            }
+            file_item::update_inode(&mut t, objectid::FS_TREE, ino, |f| {
+                f.size = 64 << 20;
+                Ok(())
+            })
+            .unwrap();
+            // And metadata: xattrs on the root directory.
+            for j in 0..2500 {
+                t.reserve_metadata().unwrap();
+                let name = format!("user.r{}-{}", round, j).into_bytes();
+                set_xattr(&mut t, &name, &vec![b'm'; 3500]).unwrap();
+            }
+        }
+        commit(&mut fs, &image, &dev).unwrap();
+        drop(fs);
+        btrfs_check(&img);
+        // Reopen: the chunk tree must map the new chunks.
+        (image, fs, dev) = open_rw(&img);
+    }
+    let data_chunks = fs.chunks.iter().filter(|c| c.type_flags & bg::DATA != 0).count();
+    let meta_chunks = fs.chunks.iter().filter(|c| c.type_flags & bg::METADATA != 0).count();
+    assert!(fs.chunks.len() > chunks_before + 2, "chunks {} -> {}", chunks_before, fs.chunks.len());
+    assert!(data_chunks >= 3 && meta_chunks >= 2, "data {} meta {}", data_chunks, meta_chunks);
+    assert_eq!(files, 6);
 }
