@@ -112,6 +112,25 @@ impl FreeSpace {
         Ok(())
     }
 
+    /// Takes whatever part of `[start, start + len)` is free out.
+    pub fn remove_overlap(&mut self, start: u64, len: u64) -> Result {
+        let end = start.saturating_add(len);
+        let mut i = self.floor(start).unwrap_or(0);
+        while let Some(&(s, l)) = self.ranges.get(i) {
+            if s >= end {
+                break;
+            }
+            let (lo, hi) = (s.max(start), (s + l).min(end));
+            if lo < hi {
+                self.remove(lo, hi - lo)?;
+                // The range at `i` may now start after `hi`; look again.
+                continue;
+            }
+            i += 1;
+        }
+        Ok(())
+    }
+
     /// Whether all of `[start, start + len)` is free.
     pub fn contains(&self, start: u64, len: u64) -> bool {
         match self.floor(start) {

@@ -18,8 +18,9 @@
 //!
 //! The chunk and its free space are in memory before any tree changes, so
 //! the tree changes themselves may already allocate from it. The 64 KiB
-//! around a superblock mirror that falls inside the chunk is never free
-//! (C: `exclude_super_stripes`).
+//! around a superblock mirror that falls inside the chunk is never
+//! allocated (C: `exclude_super_stripes`), though the free space tree, as
+//! C btrfs and mkfs write it, counts it free.
 
 #![forbid(unsafe_code)]
 
@@ -43,7 +44,13 @@ const DEV_START: u64 = MIB;
 
 /// The logical ranges of chunk `(logical, length)` with stripes at
 /// `physical` that hold a superblock mirror (64 KiB each).
-fn super_stripes(logical: u64, length: u64, physical: &[u64], dev_size: u64, out: &mut Vec<(u64, u64)>) -> Result {
+pub(crate) fn super_stripes(
+    logical: u64,
+    length: u64,
+    physical: &[u64],
+    dev_size: u64,
+    out: &mut Vec<(u64, u64)>,
+) -> Result {
     for off in format::SUPER_MIRROR_OFFSETS {
         if off >= dev_size {
             continue;
@@ -166,9 +173,7 @@ pub fn alloc_chunk<S: TreeSource>(t: &mut Trans<'_, S>, ty: u64) -> Result<u64> 
     let i = t.fs.chunks.partition_point(|c| c.logical < logical);
     t.fs.chunks.insert(i, info)?;
     let mut bg = BlockGroup::new(logical, stripe, flags, 0, objectid::FIRST_CHUNK_TREE);
-    let mut ranges = Vec::new();
     for &r in free.ranges() {
-        ranges.push(r)?;
         bg.free.add(r.0, r.1)?;
     }
     t.fs.bgs.insert(bg)?;
@@ -230,14 +235,13 @@ pub fn alloc_chunk<S: TreeSource>(t: &mut Trans<'_, S>, ty: u64) -> Result<u64> 
     }
     let bg_key = Key::new(logical, key_type::BLOCK_GROUP_ITEM, stripe);
     t.with_root(objectid::EXTENT_TREE, |t, r| insert_item(t, r, &bg_key, &bgi))?;
+    // The free space tree has the whole group free, super stripes
+    // included, as C btrfs writes it; only memory leaves them out.
     let mut info_item = [0u8; 8];
-    info_item[0..4].copy_from_slice(&(ranges.len() as u32).to_le_bytes());
+    info_item[0..4].copy_from_slice(&1u32.to_le_bytes());
     t.with_root(free_space_tree::TREE, |t, r| {
         insert_item(t, r, &Key::new(logical, key_type::FREE_SPACE_INFO, stripe), &info_item)?;
-        for &(s, l) in ranges.iter() {
-            insert_item(t, r, &Key::new(s, key_type::FREE_SPACE_EXTENT, l), &[])?;
-        }
-        Ok(())
+        insert_item(t, r, &Key::new(logical, key_type::FREE_SPACE_EXTENT, stripe), &[])
     })?;
     Ok(logical)
 }

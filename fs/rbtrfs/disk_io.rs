@@ -144,6 +144,8 @@ pub(crate) struct FsInfo {
     pub(crate) writable: bool,
     /// `commit=`: seconds between periodic commits.
     pub(crate) commit_interval: u32,
+    /// The trees were walked after a corruption error already.
+    pub(crate) checked_after_error: core::sync::atomic::AtomicBool,
 }
 
 /// Maps a core error to a kernel one.
@@ -202,9 +204,61 @@ pub(crate) fn with_trans<R>(
         // Corruption or an I/O error in a tree operation is never expected.
         if e == crate::error::EUCLEAN || e == crate::error::EIO {
             btrfs_err_rl!(fs.geo.rl, sb.id(), "tree operation at {}:{} failed: error {}", at.file(), at.line(), -e.0);
+            if !fs.checked_after_error.swap(true, core::sync::atomic::Ordering::Relaxed) {
+                check_trees(sb, t.fs, &reader);
+            }
         }
         kerr(e)
     })
+}
+
+/// After a tree operation failed with corruption: walks every tree of the
+/// running transaction and reports the first bad block of each (once per
+/// mount), so the cause is in the log and not only its symptom.
+fn check_trees(sb: &SuperBlock<Btrfs>, st: &FsState, reader: &MReader<'_>) {
+    let ov = Overlay { dirty: &st.dirty, src: reader };
+    let csum_size = reader.geo.csum_type.size();
+    for r in st.roots.iter() {
+        let mut stack: crate::mem::Vec<(u64, u8, u64, Option<Key>)> = crate::mem::Vec::new();
+        if stack.push((r.node.bytenr, r.node.level, r.node.generation, None)).is_err() {
+            return;
+        }
+        let mut blocks = 0u32;
+        while let Some((bytenr, level, gen, first)) = stack.pop() {
+            blocks += 1;
+            let b = match ov.read_tree_block(bytenr, level, gen) {
+                Ok(b) => b,
+                Err(_) => {
+                    btrfs_err!(sb.id(), "tree {}: block {} level {} gen {} unreadable", r.node.objectid, bytenr, level, gen);
+                    break;
+                }
+            };
+            let dirty = st.dirty.contains(bytenr);
+            let res = crate::ctree::TreeBlock::new(b.as_ref()).and_then(|tb| {
+                if tb.level() != level {
+                    return Err(crate::ctree::TreeError::LevelMismatch { bytenr, want: level, have: tb.level() });
+                }
+                if level == 0 { crate::ctree::check_leaf(&tb, csum_size) } else { crate::ctree::check_node(&tb, reader.geo.sectorsize) }?;
+                if let Some(k) = first {
+                    if tb.nritems() > 0 && tb.key(0)? != k {
+                        return Err(crate::ctree::TreeError::FirstKeyMismatch { bytenr, want: k, have: tb.key(0)? });
+                    }
+                }
+                if level > 0 {
+                    for i in 0..tb.nritems() as usize {
+                        let p = tb.key_ptr(i)?;
+                        let _ = stack.push((p.blockptr, level - 1, p.generation, Some(p.key)));
+                    }
+                }
+                Ok(())
+            });
+            if let Err(e) = res {
+                btrfs_err!(sb.id(), "tree {}: {} block {}: {}", r.node.objectid, if dirty { "dirty" } else { "clean" }, bytenr, e);
+                break;
+            }
+        }
+        btrfs_info!(sb.id(), "tree {} checked: {} blocks (root {} level {})", r.node.objectid, blocks, r.node.bytenr, r.node.level);
+    }
 }
 
 /// Commits the running transaction of `sb`, if it changed anything (C:
@@ -634,7 +688,15 @@ pub(crate) fn open_ctree(sb: &NewSuperBlock<'_>, opts: &MountOptions) -> Result<
         subvol, if writable { "read-write" } else { "read-only" }, generation, geo.chunks.len());
     let state = Arc::pin_init(new_mutex!(state, "rbtrfs_fs_state"), GFP_KERNEL)?;
     Ok(KBox::new(
-        FsInfo { geo, total_bytes, fs_root: subvol, state, writable, commit_interval: opts.commit_interval },
+        FsInfo {
+            geo,
+            total_bytes,
+            fs_root: subvol,
+            state,
+            writable,
+            commit_interval: opts.commit_interval,
+            checked_after_error: core::sync::atomic::AtomicBool::new(false),
+        },
         GFP_KERNEL,
     )?)
 }

@@ -234,6 +234,7 @@ impl FsState {
 
     /// Reads every block group item and its free space.
     fn load_block_groups<S: TreeSource>(&mut self, src: &S) -> Result {
+        let dev_size = SuperBlock::new(&self.sb).ok_or(EUCLEAN)?.dev_item().total_bytes();
         let extent = self.root(objectid::EXTENT_TREE).ok_or(EUCLEAN)?;
         let fst = if self.writable { Some(self.root(free_space_tree::TREE).ok_or(EUCLEAN)?) } else { None };
         for i in 0..self.chunks.len() {
@@ -248,6 +249,19 @@ impl FsState {
             let mut bg = BlockGroup::new(start, len, b.flags(), b.used(), b.chunk_objectid());
             if let Some(fst) = &fst {
                 free_space_tree::load(src, fst, &mut bg, self.geo.sectorsize)?;
+                // Superblock mirrors inside the group are never allocated,
+                // though the free space tree counts them free.
+                let c = self.chunks[i];
+                let n = usize::from(c.num_stripes).min(c.stripes.len());
+                let mut phys = [0u64; crate::volumes::MAX_MAPPED_STRIPES];
+                for (d, s) in phys.iter_mut().zip(c.stripes.iter()) {
+                    *d = s.physical;
+                }
+                let mut excluded = Vec::new();
+                crate::chunk_alloc::super_stripes(start, len, &phys[..n], dev_size, &mut excluded)?;
+                for &(s, l) in excluded.iter() {
+                    bg.free.remove_overlap(s, l)?;
+                }
             }
             self.bgs.insert(bg)?;
         }

@@ -14,7 +14,14 @@ EXPECTED_DMESG=()
 CHECK_DEVS=()
 mkdir -p "$MNT"
 
-fail() { echo "  FAIL: $*"; echo "  dmesg (last btrfs lines):"; dmesg | grep -E "BTRFS|WARNING|BUG|Oops" | tail -15 | sed 's/^/    /'; exit 1; }
+fail() {
+    echo "  FAIL: $*"
+    echo "  dmesg (first errors, then the last btrfs lines):"
+    dmesg | grep -E "BTRFS (error|warning|critical)|WARNING|BUG|Oops" | head -8 | sed 's/^/    /'
+    echo "    ..."
+    dmesg | grep -E "BTRFS|WARNING|BUG|Oops" | tail -8 | sed 's/^/    /'
+    exit 1
+}
 info() { echo "  $*"; }
 
 # Lines of dmesg that signal kernel trouble or a btrfs error.

@@ -705,7 +705,7 @@ fn inline_split_and_errors() {
         files[0].data.truncate(600);
         assert_eq!(fi::read_inode_trans(&t, ROOT, i).unwrap().nbytes, 600);
         assert_eq!(fi::drop_extents(&mut t, ROOT, i, 0, 10), Err(EOPNOTSUPP));
-        assert_eq!(fi::insert_inline_extent(&mut t, ROOT, i, &[1u8; 3000]), Err(EINVAL));
+        assert_eq!(fi::insert_inline_extent(&mut t, ROOT, i, &[1u8; 4096]), Err(EINVAL));
         // Grows by replacing the inline extent.
         let bigger = rng.bytes(1500);
         ops.write(&mut t, &mut files[0], 0, &bigger);
