@@ -35,18 +35,24 @@ pub fn max_item_size(nodesize: u32) -> usize {
 /// Appends `entry` to the item at `key`, creating the item if there is
 /// none. EOVERFLOW if the item would not fit in a leaf.
 pub fn add_entry<C: TreeCtx>(ctx: &mut C, root: &mut RootNode, key: &Key, entry: &[u8]) -> Result {
-    let mut p = WPath::new();
     let extra = u32::try_from(entry.len()).map_err(|_| EOVERFLOW)?;
-    if !search_slot(ctx, root, key, &mut p, extra as i32 + ITEM_SIZE as i32, true)? {
-        if entry.len() > max_item_size(ctx.nodesize()) {
+    let max = max_item_size(ctx.nodesize());
+    // A search that makes room for an insert leaves the tree ready for that
+    // insert (possibly an empty leaf keyed for it), so look first without
+    // changing anything, then either insert or extend.
+    let old = find_entry(ctx, root, key, |d| Ok(d.len()))?;
+    let Some(old) = old else {
+        if entry.len() > max {
             return Err(EOVERFLOW);
         }
-        p.release();
         return insert_item(ctx, root, key, entry);
-    }
-    let old = item_data(ctx, &p)?.len();
-    if old + entry.len() > max_item_size(ctx.nodesize()) {
+    };
+    if old + entry.len() > max {
         return Err(EOVERFLOW);
+    }
+    let mut p = WPath::new();
+    if !search_slot(ctx, root, key, &mut p, extra as i32, true)? {
+        return Err(EUCLEAN);
     }
     extend_item(ctx, &p, extra)?;
     let d = item_data_mut(ctx, &p)?;

@@ -234,7 +234,15 @@ fn check_trees(sb: &SuperBlock<Btrfs>, st: &FsState, reader: &MReader<'_>) {
                 }
             };
             let dirty = st.dirty.contains(bytenr);
-            let res = crate::ctree::TreeBlock::new(b.as_ref()).and_then(|tb| {
+            // A dirty block is not written yet: check it as if it were.
+            let mut copy = KVec::new();
+            if copy.extend_from_slice(b.as_ref(), GFP_KERNEL).is_err() || copy.len() < 64 {
+                return;
+            }
+            if dirty {
+                copy[56] |= crate::extent_io::HEADER_FLAG_WRITTEN as u8;
+            }
+            let res = crate::ctree::TreeBlock::new(&copy).and_then(|tb| {
                 if tb.level() != level {
                     return Err(crate::ctree::TreeError::LevelMismatch { bytenr, want: level, have: tb.level() });
                 }

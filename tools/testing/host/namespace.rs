@@ -98,7 +98,7 @@ fn is_empty_dir(model: &Model, p: &str) -> bool {
 }
 
 /// One random operation, applied to both the trees and the model.
-fn step(t: &mut Trans<'_, Image>, model: &mut Model, rng: &mut Rng, n: u64) {
+fn step(t: &mut Trans<'_, Image>, model: &mut Model, rng: &mut Rng, n: u64, xmax: usize) {
     let root = objectid::FS_TREE;
     let dirs: Vec<String> = std::iter::once(String::new())
         .chain(model.iter().filter(|(_, v)| v.0 == Kind::Dir).map(|(k, _)| k.clone()))
@@ -215,7 +215,20 @@ fn step(t: &mut Trans<'_, Image>, model: &mut Model, rng: &mut Rng, n: u64) {
             let p = existing[rng.below(existing.len())].clone();
             let (_, ino) = model[&p];
             let name = format!("user.x{}", rng.below(5));
-            let value = vec![b'v'; rng.below(300)];
+            let value = vec![b'v'; rng.below(xmax)];
+            if std::env::var_os("RBTRFS_CHECK_EACH").is_some() {
+                // Remove (if there) and add separately, checking between.
+                let had = inode_ops::remove_xattr(t, root, ino, name.as_bytes(), now(n));
+                if let Err(e) = check_tree(t) {
+                    panic!("op {} after remove_xattr ({:?}) of ino {} {}: {}", n, had, ino, name, e);
+                }
+                let r = inode_ops::set_xattr(t, root, ino, (name.as_bytes(), &value), 0, now(n));
+                if let Err(e) = check_tree(t) {
+                    panic!("op {} after set_xattr ({:?}) len {} of ino {} {}: {}", n, r, value.len(), ino, name, e);
+                }
+                r.unwrap();
+                return;
+            }
             inode_ops::set_xattr(t, root, ino, (name.as_bytes(), &value), 0, now(n)).unwrap();
         }
         8 if !existing.is_empty() => {
@@ -229,6 +242,40 @@ fn step(t: &mut Trans<'_, Image>, model: &mut Model, rng: &mut Rng, n: u64) {
         }
         _ => {}
     }
+}
+
+/// Walks the fs tree of the running transaction: every parent key equals
+/// its child's first key.
+fn check_tree(t: &Trans<'_, Image>) -> Result<(), String> {
+    use rbtrfs_core::ctree::{TreeBlock, TreeSource};
+    use rbtrfs_core::extent_io::Overlay;
+    let ov = Overlay { dirty: &t.fs.dirty, src: t.src };
+    let r = t.fs.root(objectid::FS_TREE).unwrap();
+    let mut stack = vec![(r.bytenr, r.level, r.generation, None)];
+    while let Some((b, l, g, first)) = stack.pop() {
+        let blk = ov.read_tree_block(b, l, g).map_err(|e| format!("read {}: {:?}", b, e))?;
+        let tb = TreeBlock::new(blk.as_ref()).map_err(|e| e.to_string())?;
+        if tb.nritems() == 0 && l > 0 {
+            return Err(format!("empty node {}", b));
+        }
+        if let Some(k) = first {
+            if tb.key(0).unwrap() != k {
+                return Err(format!("block {} level {} first key {} parent says {}", b, l, tb.key(0).unwrap(), k));
+            }
+        }
+        for i in 1..tb.nritems() as usize {
+            if tb.key(i - 1).unwrap() >= tb.key(i).unwrap() {
+                return Err(format!("block {} keys out of order at {}", b, i));
+            }
+        }
+        if l > 0 {
+            for i in 0..tb.nritems() as usize {
+                let p = tb.key_ptr(i).unwrap();
+                stack.push((p.blockptr, l - 1, p.generation, Some(p.key)));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Moves `from` (and everything under it) to `to` in the model.
@@ -276,10 +323,21 @@ fn restored(img: &FsPath, out: &FsPath) -> BTreeMap<String, Kind> {
 
 #[test]
 fn namespace_ops_check_clean_and_restore_matches() {
-    let dir = Scratch::new("trans-ns");
-    let img = mkfs(&dir.0, "ns.img", 256 << 20, &[]);
+    namespace_run("trans-ns", 0xabcdef, 300, &[]);
+}
+
+/// The same with xattrs up to 2 KiB (leaves split and merge around them)
+/// and 4 KiB nodes (deeper trees).
+#[test]
+fn namespace_ops_big_xattrs_small_nodes() {
+    namespace_run("trans-ns-x", 0x5151, 2048, &["-n", "4096"]);
+}
+
+fn namespace_run(tag: &str, seed: u64, xmax: usize, mkfs_args: &[&str]) {
+    let dir = Scratch::new(tag);
+    let img = mkfs(&dir.0, "ns.img", 256 << 20, mkfs_args);
     let mut model = Model::new();
-    let mut rng = Rng(0xabcdef);
+    let mut rng = Rng(seed);
     let mut n = 0;
     for round in 0..5 {
         let (image, mut fs, dev) = open_rw(&img);
@@ -288,7 +346,12 @@ fn namespace_ops_check_clean_and_restore_matches() {
                 let mut t = Trans::new(&mut fs, &image).unwrap();
                 for _ in 0..300 {
                     n += 1;
-                    step(&mut t, &mut model, &mut rng, n);
+                    step(&mut t, &mut model, &mut rng, n, xmax);
+                    if std::env::var_os("RBTRFS_CHECK_EACH").is_some() {
+                        if let Err(e) = check_tree(&t) {
+                            panic!("after op {}: {}", n, e);
+                        }
+                    }
                 }
                 // Every model path resolves to its inode through lookups.
                 for (p, (_, ino)) in model.iter() {
