@@ -440,11 +440,14 @@ pub(crate) fn setattr(inode: &INode<Btrfs>, attr: &SetAttr<'_, Btrfs>) -> Result
     if let Some(size) = attr.size() {
         if inode.typ() == Some(INodeType::Reg) && size != inode.size() {
             let size = size.max(0);
-            let shrink = size < inode.size();
+            let old = inode.size().max(0) as u64;
+            let shrink = (size as u64) < old;
             inode.truncate_setsize(size);
+            // From the in-core size: the item's may already say `size` (a
+            // concurrent write_inode) or lag behind.
             with_trans(sb, |t| {
                 t.reserve_metadata()?;
-                file_item::truncate(t, root, ino, size as u64)
+                file_item::truncate_from(t, root, ino, old, size as u64)
             })?;
             if shrink {
                 zero_tail(sb, root, ino, size as u64)?;

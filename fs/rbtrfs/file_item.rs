@@ -704,8 +704,15 @@ pub fn insert_inline_extent<S: TreeSource>(t: &mut Trans<'_, S>, root: u64, ino:
 /// first rewrites the sector with zeroes past `new_size`, so that growing
 /// the file later reads zeroes there.
 pub fn truncate<S: TreeSource>(t: &mut Trans<'_, S>, root: u64, ino: u64, new_size: u64) -> Result {
-    let ss = u64::from(t.fs.geo.sectorsize).max(1);
     let isize = read_inode_trans(t, root, ino)?.size;
+    truncate_from(t, root, ino, isize, new_size)
+}
+
+/// [`truncate`] from a size the caller knows (the in-core `i_size` before
+/// the change): the item's size may lag behind it, or have been written
+/// with the new size already by a concurrent inode write-back.
+pub fn truncate_from<S: TreeSource>(t: &mut Trans<'_, S>, root: u64, ino: u64, isize: u64, new_size: u64) -> Result {
+    let ss = u64::from(t.fs.geo.sectorsize).max(1);
     let mut removed = 0;
     if new_size < isize {
         let from = align_up(new_size, ss)?;

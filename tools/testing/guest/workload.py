@@ -248,6 +248,10 @@ class Worker:
 
     def note(self, msg):
         self.recent.append(f"#{self.opno} {msg}")
+        # WORKLOAD_TRACE=TEXT: print every op whose description has TEXT.
+        trace = os.environ.get("WORKLOAD_TRACE")
+        if trace and trace in msg:
+            print(f"trace w{self.wid} #{self.opno} {msg}", file=sys.stderr, flush=True)
 
     def fail(self, msg):
         raise Failure(msg)

@@ -233,3 +233,58 @@ fn chunk_allocation_check_clean() {
     assert!(data_chunks >= 3 && meta_chunks >= 2, "data {} meta {}", data_chunks, meta_chunks);
     assert_eq!(files, 6);
 }
+
+/// A file of many extents truncated to one byte keeps no extent past its
+/// first sector (the leaf walk must not skip items as it deletes them).
+#[test]
+fn truncate_many_extents_to_one_byte() {
+    use rbtrfs_core::file_item;
+    use rbtrfs_core::inode_ops::{self, mode, NewInode};
+    use rbtrfs_core::items::Timespec;
+    use rbtrfs_core::items_write::RegularExtent;
+    let dir = Scratch::new("trans-trunc");
+    let img = mkfs(&dir.0, "t.img", 512 << 20, &[]);
+    let (image, mut fs, dev) = open_rw(&img);
+    let now = Timespec { sec: 1_700_000_000, nsec: 0 };
+    let root = objectid::FS_TREE;
+    let ino;
+    let n = 110u64;
+    let len = 128 << 10;
+    {
+        let mut t = Trans::new(&mut fs, &image).unwrap();
+        let attrs = NewInode { mode: mode::S_IFREG | 0o644, uid: 0, gid: 0, rdev: 0, now };
+        ino = inode_ops::create(&mut t, root, 256, b"many", &attrs).unwrap().0;
+        for i in 0..n {
+            let b = t.alloc_data(len, 0).unwrap();
+            let ext = RegularExtent {
+                generation: t.fs.transid(),
+                ram_bytes: len,
+                compression: 0,
+                prealloc: false,
+                disk_bytenr: b,
+                disk_num_bytes: len,
+                offset: 0,
+                num_bytes: len,
+            };
+            file_item::insert_file_extent(&mut t, root, ino, i * len, &ext, true).unwrap();
+            let csums = vec![0u8; (len / 4096 * 4) as usize];
+            file_item::insert_csums(&mut t, b, &csums).unwrap();
+        }
+        file_item::update_inode(&mut t, root, ino, |f| {
+            f.size = n * len;
+            Ok(())
+        })
+        .unwrap();
+    }
+    commit(&mut fs, &image, &dev).unwrap();
+    {
+        let mut t = Trans::new(&mut fs, &image).unwrap();
+        file_item::truncate(&mut t, root, ino, 1).unwrap();
+        let left = file_item::find_extent_trans(&t, root, ino, 4096).unwrap();
+        assert!(left.is_none(), "extent left after truncate: {:?}", left);
+        assert_eq!(file_item::read_inode_trans(&t, root, ino).unwrap().nbytes, 4096);
+    }
+    commit(&mut fs, &image, &dev).unwrap();
+    drop(fs);
+    btrfs_check(&img);
+}
