@@ -24,7 +24,7 @@ expect_dmesg "BTRFS error: unrecognized mount option 'bogus_option'"
 try_mount -o ro /dev/vdc "$MNT" || fail "remount test mount failed"
 mount -o remount,rw "$MNT" 2>/dev/null && fail "remount rw succeeded"
 grep -q "^/dev/vdc $MNT btrfs ro" /proc/mounts || fail "not read-only after refused remount"
-expect_dmesg "rbtrfs can only mount read-only for now"
+expect_dmesg "remounting read-write a filesystem mounted read-only is not supported yet"
 umount "$MNT"
 [ "$(fingerprint /dev/vdc)" = "$before" ] || fail "the interop image changed"
 check_fs /dev/vdc
