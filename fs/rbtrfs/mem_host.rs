@@ -7,6 +7,8 @@
 //! wrapper over `alloc::vec::Vec`. Both have the same small API, with every
 //! allocation fallible, so the same source builds in both places.
 
+#![forbid(unsafe_code)]
+
 extern crate alloc;
 
 use core::ops::{Deref, DerefMut};

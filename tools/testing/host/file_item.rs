@@ -10,55 +10,25 @@
 
 mod common;
 mod image;
+mod rw;
+
+use rw::{btrfs_check_with, open_rw, FileDev};
 
 use common::{mkfs, Scratch};
 use image::Image;
 use rbtrfs_core::ctree::{key_type, objectid, Key, Path};
-use rbtrfs_core::error::{Result as CResult, EINVAL, EIO, EOPNOTSUPP};
+use rbtrfs_core::error::{EINVAL, EOPNOTSUPP};
 use rbtrfs_core::extent_io::Overlay;
 use rbtrfs_core::file_item::{self as fi, DataRun, ExtentKind};
 use rbtrfs_core::items_write::RegularExtent;
 use rbtrfs_core::mem;
 use rbtrfs_core::transaction::{commit, Device, FsState, Trans};
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
 use std::path::Path as FsPath;
-use std::process::Command;
 
 const ROOT: u64 = objectid::FS_TREE;
 
-/// The image file as a device.
-struct FileDev(File);
 
-impl Device for FileDev {
-    fn write_at(&self, physical: u64, data: &[u8]) -> CResult {
-        self.0.write_all_at(data, physical).map_err(|_| EIO)
-    }
-    fn flush(&self) -> CResult {
-        self.0.sync_data().map_err(|_| EIO)
-    }
-    fn size(&self) -> u64 {
-        self.0.metadata().map(|m| m.len()).unwrap_or(0)
-    }
-}
-
-fn open_rw(img: &FsPath) -> (Image, FsState, FileDev) {
-    let image = Image::open(img);
-    let mut chunks = mem::Vec::new();
-    for c in &image.chunks {
-        chunks.push(*c).unwrap();
-    }
-    let fs = FsState::open(&image, &image.sb, chunks, true).unwrap_or_else(|e| panic!("open rw: {:?}", e));
-    let dev = FileDev(OpenOptions::new().write(true).open(img).unwrap());
-    (image, fs, dev)
-}
-
-fn btrfs_check(img: &FsPath) {
-    let out = Command::new("btrfs").args(["check", "--readonly", "--check-data-csum"]).arg(img).output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && !text.contains("ERROR"), "btrfs check failed:\n{}", text);
-}
 
 struct Rng(u64);
 impl Rng {
@@ -453,7 +423,7 @@ fn random_file_ops(tag: &str, seed: u64, mkfs_args: &[&str]) {
     let mut args = vec!["--rootdir", root.to_str().unwrap()];
     args.extend_from_slice(mkfs_args);
     let img = mkfs(&dir.0, "f.img", 512 << 20, &args);
-    btrfs_check(&img);
+    btrfs_check_with(&img, &["--check-data-csum"]);
     let mut files = {
         let (image, fs, _dev) = open_rw(&img);
         let files = load_models(&image, &fs, &contents);
@@ -574,7 +544,7 @@ fn random_file_ops(tag: &str, seed: u64, mkfs_args: &[&str]) {
             verify(&image, &fs, &files, &format!("round {} commit {}", round, c));
         }
         drop(fs);
-        btrfs_check(&img);
+        btrfs_check_with(&img, &["--check-data-csum"]);
         let (image, fs, _dev) = open_rw(&img);
         verify(&image, &fs, &files, &format!("after reopen, round {}", round));
     }
@@ -668,7 +638,7 @@ fn csum_items_insert_extend_split() {
     check(&fs, &model);
     commit(&mut fs, &image, &dev).unwrap();
     drop(fs);
-    btrfs_check(&img);
+    btrfs_check_with(&img, &["--check-data-csum"]);
 }
 
 /// The edges of the model, one by one: inline data zeroed, cut and
@@ -727,7 +697,7 @@ fn inline_split_and_errors() {
     commit_files(&mut fs, &image, &dev);
     verify(&image, &fs, &files, "edges");
     drop(fs);
-    btrfs_check(&img);
+    btrfs_check_with(&img, &["--check-data-csum"]);
     // The split extent has one backref with count 2.
     let dump = common::btrfs(&["inspect-internal", "dump-tree", "-t", "2", img.to_str().unwrap()]);
     assert!(dump.contains(&format!("objectid {} offset 0 count 2", r)), "{}", dump);
@@ -745,5 +715,5 @@ fn inline_split_and_errors() {
     commit_files(&mut fs, &image, &dev);
     verify(&image, &fs, &files, "edges, truncated");
     drop(fs);
-    btrfs_check(&img);
+    btrfs_check_with(&img, &["--check-data-csum"]);
 }

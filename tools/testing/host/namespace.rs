@@ -7,51 +7,23 @@
 
 mod common;
 mod image;
+mod rw;
+
+use rw::{btrfs_check, open_rw};
 
 use common::{mkfs, Scratch};
 use image::Image;
 use rbtrfs_core::ctree::objectid;
-use rbtrfs_core::error::{Result as CResult, EIO, ENOENT};
+use rbtrfs_core::error::ENOENT;
 use rbtrfs_core::inode_ops::{self, mode, NewInode, RENAME_EXCHANGE, RENAME_NOREPLACE};
 use rbtrfs_core::items::Timespec;
-use rbtrfs_core::mem;
-use rbtrfs_core::transaction::{commit, Device, FsState, Trans};
+use rbtrfs_core::transaction::{commit, Trans};
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::{FileExt, FileTypeExt};
+use std::os::unix::fs::FileTypeExt;
 use std::path::Path as FsPath;
 use std::process::Command;
 
-struct FileDev(File);
 
-impl Device for FileDev {
-    fn write_at(&self, physical: u64, data: &[u8]) -> CResult {
-        self.0.write_all_at(data, physical).map_err(|_| EIO)
-    }
-    fn flush(&self) -> CResult {
-        self.0.sync_data().map_err(|_| EIO)
-    }
-    fn size(&self) -> u64 {
-        self.0.metadata().map(|m| m.len()).unwrap_or(0)
-    }
-}
-
-fn open_rw(img: &FsPath) -> (Image, FsState, FileDev) {
-    let image = Image::open(img);
-    let mut chunks = mem::Vec::new();
-    for c in &image.chunks {
-        chunks.push(*c).unwrap();
-    }
-    let fs = FsState::open(&image, &image.sb, chunks, true).unwrap_or_else(|e| panic!("open rw: {:?}", e));
-    let dev = FileDev(OpenOptions::new().write(true).open(img).unwrap());
-    (image, fs, dev)
-}
-
-fn btrfs_check(img: &FsPath) {
-    let out = Command::new("btrfs").args(["check", "--readonly"]).arg(img).output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && text.contains("no error found"), "btrfs check failed:\n{}", text);
-}
 
 struct Rng(u64);
 impl Rng {

@@ -6,57 +6,21 @@
 
 mod common;
 mod image;
+mod rw;
+
+use rw::{btrfs_check, open_rw};
 
 use common::{mkfs, Scratch};
 use image::Image;
 use rbtrfs_core::checksum::name_hash;
 use rbtrfs_core::ctree::{key_type, objectid, Key, Path};
 use rbtrfs_core::ctree_write::{del_items, insert_item, search_slot, WPath};
-use rbtrfs_core::error::{Errno, Result as CResult, EIO};
+use rbtrfs_core::error::{Errno, Result as CResult};
 use rbtrfs_core::extent_io::Overlay;
-use rbtrfs_core::mem;
-use rbtrfs_core::transaction::{commit, Device, FsState, Trans};
+use rbtrfs_core::transaction::{commit, FsState, Trans};
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
-use std::path::Path as FsPath;
-use std::process::Command;
 
-/// The image file as a device.
-struct FileDev(File);
 
-impl Device for FileDev {
-    fn write_at(&self, physical: u64, data: &[u8]) -> CResult {
-        self.0.write_all_at(data, physical).map_err(|_| EIO)
-    }
-    fn flush(&self) -> CResult {
-        self.0.sync_data().map_err(|_| EIO)
-    }
-    fn size(&self) -> u64 {
-        self.0.metadata().map(|m| m.len()).unwrap_or(0)
-    }
-}
-
-fn open_rw(img: &FsPath) -> (Image, FsState, FileDev) {
-    let image = Image::open(img);
-    let mut chunks = mem::Vec::new();
-    for c in &image.chunks {
-        chunks.push(*c).unwrap();
-    }
-    let fs = FsState::open(&image, &image.sb, chunks, true).unwrap_or_else(|e| panic!("open rw: {:?}", e));
-    let dev = FileDev(OpenOptions::new().write(true).open(img).unwrap());
-    (image, fs, dev)
-}
-
-fn btrfs_check(img: &FsPath) {
-    let out = Command::new("btrfs").args(["check", "--readonly"]).arg(img).output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && !text.contains("ERROR"), "btrfs check failed:\n{}", text);
-    assert!(text.contains("found ") && text.contains("bytes used, no error found"), "unexpected check output:\n{}", text);
-    if std::env::var_os("RBTRFS_SHOW_CHECK").is_some() {
-        eprintln!("{}", text);
-    }
-}
 
 /// An xattr entry (a DIR_ITEM-format item) on the root directory.
 fn xattr_item(name: &[u8], value: &[u8], transid: u64) -> Vec<u8> {
