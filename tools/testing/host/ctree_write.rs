@@ -9,6 +9,8 @@
 mod common;
 mod image;
 
+use common::Rng;
+
 use image::Image;
 use rbtrfs_core::checksum::CsumType;
 use rbtrfs_core::ctree::{check_leaf, check_node, check_tree_block, BlockExpect, Key, Path, TreeBlock, TreeSource};
@@ -30,23 +32,6 @@ const SECTORSIZE: u32 = 4096;
 /// Key types whose items the tree checker does not parse.
 const TYPES: [u8; 5] = [2, 3, 4, 250, 253];
 
-/// Deterministic pseudo-random numbers (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| (self.next() >> 32) as u8).collect()
-    }
-}
 
 /// Committed blocks, checked like a real source checks them.
 struct MemSrc {

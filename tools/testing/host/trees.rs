@@ -6,6 +6,8 @@
 mod common;
 mod image;
 
+use common::Rng;
+
 use image::{dump_tree, Image, RootPtr};
 use rbtrfs_core::checksum::{crc32c, name_hash, CsumType};
 use rbtrfs_core::ctree::{key_type, objectid, Key, Path, SearchError, TreeBlock, TreeError, HEADER_SIZE, ITEM_SIZE};
@@ -19,23 +21,6 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path as FsPath, PathBuf};
 use std::process::Command;
 
-/// Deterministic pseudo-random numbers (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| (self.next() >> 32) as u8).collect()
-    }
-}
 
 /// Two distinct names with the same btrfs name hash (a crc32c birthday search).
 fn colliding_names() -> (String, String) {
