@@ -103,6 +103,7 @@ impl LockedFolio<'_> {
 pub struct Writeback<'a> {
     mapping: *mut bindings::address_space,
     wbc: *mut bindings::writeback_control,
+    drop_reservation: unsafe fn(*mut bindings::folio),
     prev: Cell<*mut bindings::folio>,
     done: Cell<bool>,
     err: Cell<c_int>,
@@ -113,15 +114,19 @@ impl Writeback<'_> {
     /// # Safety
     ///
     /// `mapping` and `wbc` are the arguments of a running `writepages`, for
-    /// the returned lifetime.
+    /// the returned lifetime. `drop_reservation` may be called on a locked
+    /// folio of the mapping: it gives back the data space reservation the
+    /// folio holds, if any (called when a folio leaves writeback clean).
     pub(crate) unsafe fn new(
         mapping: *mut bindings::address_space,
         wbc: *mut bindings::writeback_control,
+        drop_reservation: unsafe fn(*mut bindings::folio),
     ) -> Self {
         // INVARIANT: nothing iterated yet.
         Self {
             mapping,
             wbc,
+            drop_reservation,
             prev: Cell::new(core::ptr::null_mut()),
             done: Cell::new(false),
             err: Cell::new(0),
@@ -279,7 +284,9 @@ impl WritebackFolio<'_> {
     }
 
     /// Ends writeback with the result of writing the folio
-    /// (`folio_end_writeback`) and unlocks it. An error is recorded in the
+    /// (`folio_end_writeback`) and unlocks it. The folio is clean now, so
+    /// the data space reserved for it is given back (it was allocated, or
+    /// the write failed). An error is recorded in the
     /// mapping (`mapping_set_error`), so `fsync` reports it, and stops
     /// background writeback.
     pub fn end(self, result: Result) {
@@ -302,10 +309,13 @@ impl WritebackFolio<'_> {
     fn release(&mut self, redirty: bool) {
         // SAFETY: Locked, under writeback and referenced by us (type
         // invariants); this runs once (from `end`, `redirty` or `drop`),
-        // after which the object is gone.
+        // after which the object is gone. `drop_reservation` accepts a
+        // locked folio of the mapping (contract of `Writeback::new`).
         unsafe {
             if redirty {
                 bindings::folio_redirty_for_writepage(self.wb.wbc, self.folio);
+            } else {
+                (self.wb.drop_reservation)(self.folio);
             }
             bindings::folio_end_writeback(self.folio);
             bindings::folio_unlock(self.folio);

@@ -267,6 +267,20 @@ pub trait FileSystem: Sized + 'static {
         Err(EROFS)
     }
 
+    /// Reserves `bytes` of data space for a folio of `inode` about to be
+    /// dirtied (`write_begin`, `page_mkwrite`), so that its writeback finds
+    /// room. The reservation then belongs to the folio and is given back
+    /// through [`FileSystem::release_data`] when the folio is written,
+    /// truncated or reclaimed. Without `flush` it must not block on I/O
+    /// (a folio lock may be held); with `flush` no folio lock is held and it
+    /// may write back and commit to make room. `ENOSPC` if there is none.
+    fn reserve_data(_inode: &INode<Self>, _bytes: u64, _flush: bool) -> Result {
+        Ok(())
+    }
+
+    /// Gives back `bytes` reserved by [`FileSystem::reserve_data`].
+    fn release_data(_sb: &SuperBlock<Self>, _bytes: u64) {}
+
     /// Writes a dirty inode's metadata (after [`INode::mark_dirty`] or a
     /// VFS time update); `sync`: for data integrity (`sync`, `fsync`). The
     /// inode may be unreferenced.
@@ -878,6 +892,17 @@ impl<T: FileSystem> SuperBlock<T> {
     /// remount read-only). Must not be called from the background work.
     pub fn cancel_background_work(&self) -> bool {
         self.info().work.cancel_sync()
+    }
+
+    /// Writes back the dirty inodes and folios of the filesystem and waits
+    /// for the writeback work (`try_to_writeback_inodes_sb`, reason "free
+    /// space"): turns reservations of dirty folios into allocated space.
+    /// Does nothing while an unmount or remount holds `s_umount`. The caller
+    /// must not hold a folio lock or anything writeback takes.
+    pub fn writeback_for_space(&self) {
+        // SAFETY: The superblock is live (type invariants); the function
+        // takes `s_umount` for read itself (trylock).
+        unsafe { bindings::try_to_writeback_inodes_sb(self.raw(), bindings::wb_reason_WB_REASON_FS_FREE_SPACE) };
     }
 }
 

@@ -277,6 +277,72 @@ struct folio *rbtrfs_write_begin_get_folio(struct address_space *mapping, loff_t
 	return folio;
 }
 
+bool rbtrfs_folio_test_dirty(struct folio *folio)
+{
+	return folio_test_dirty(folio);
+}
+
+bool rbtrfs_folio_test_private(struct folio *folio)
+{
+	return folio_test_private(folio);
+}
+
+/*
+ * A folio's private pointer is only a flag for rbtrfs: "this folio holds a
+ * data space reservation" (no buffer heads, no other state).
+ */
+void rbtrfs_folio_attach_reservation(struct folio *folio)
+{
+	folio_attach_private(folio, (void *)1UL);
+}
+
+void rbtrfs_folio_detach_private(struct folio *folio)
+{
+	folio_detach_private(folio);
+}
+
+struct super_block *rbtrfs_folio_sb(struct folio *folio)
+{
+	return folio->mapping->host->i_sb;
+}
+
+void rbtrfs_folio_lock(struct folio *folio)
+{
+	folio_lock(folio);
+}
+
+struct address_space *rbtrfs_folio_mapping(struct folio *folio)
+{
+	return folio->mapping;
+}
+
+struct folio *rbtrfs_vmf_folio(struct vm_fault *vmf)
+{
+	return page_folio(vmf->page);
+}
+
+struct file *rbtrfs_vmf_file(struct vm_fault *vmf)
+{
+	return vmf->vma->vm_file;
+}
+
+void rbtrfs_sb_start_pagefault(struct super_block *sb)
+{
+	sb_start_pagefault(sb);
+}
+
+void rbtrfs_sb_end_pagefault(struct super_block *sb)
+{
+	sb_end_pagefault(sb);
+}
+
+void rbtrfs_file_mmap(struct file *file, struct vm_area_struct *vma,
+		      const struct vm_operations_struct *ops)
+{
+	file_accessed(file);
+	vma->vm_ops = ops;
+}
+
 bool rbtrfs_folio_test_uptodate(struct folio *folio)
 {
 	return folio_test_uptodate(folio);

@@ -98,6 +98,24 @@ void rbtrfs_mapping_set_error(struct folio *folio, int error);
 void rbtrfs_memcpy_from_folio(void *to, struct folio *folio, size_t offset, size_t len);
 void *rbtrfs_folio_address(struct folio *folio);
 bool rbtrfs_wbc_sync_all(const struct writeback_control *wbc);
+bool rbtrfs_folio_test_dirty(struct folio *folio);
+bool rbtrfs_folio_test_private(struct folio *folio);
+void rbtrfs_folio_attach_reservation(struct folio *folio);
+void rbtrfs_folio_detach_private(struct folio *folio);
+struct super_block *rbtrfs_folio_sb(struct folio *folio);
+void rbtrfs_folio_lock(struct folio *folio);
+struct address_space *rbtrfs_folio_mapping(struct folio *folio);
+
+/* Shared writable mappings (see rust/inode.rs). */
+struct vm_fault;
+struct vm_area_struct;
+struct vm_operations_struct;
+struct folio *rbtrfs_vmf_folio(struct vm_fault *vmf);
+struct file *rbtrfs_vmf_file(struct vm_fault *vmf);
+void rbtrfs_sb_start_pagefault(struct super_block *sb);
+void rbtrfs_sb_end_pagefault(struct super_block *sb);
+void rbtrfs_file_mmap(struct file *file, struct vm_area_struct *vma,
+		      const struct vm_operations_struct *ops);
 void rbtrfs_wbc_range(const struct writeback_control *wbc, loff_t *start, loff_t *end);
 
 /* Delayed work (see rust/workqueue.rs). */

@@ -147,6 +147,12 @@ impl<T: FileSystem> UnrefINode<T> {
         self.0.get()
     }
 
+    /// The inode's page cache (`i_mapping`), for comparisons.
+    pub(crate) fn mapping_raw(&self) -> *mut bindings::address_space {
+        // SAFETY: The inode is live (type invariants).
+        unsafe { bindings::rbtrfs_inode_mapping(self.raw()) }
+    }
+
     fn outer(&self) -> *mut INodeWithData<T> {
         // The inode is the first field of the repr(C) container.
         self.raw().cast()
@@ -1457,27 +1463,70 @@ unsafe extern "C" fn write_begin<T: FileSystem>(
     foliop: *mut *mut bindings::folio,
     _fsdata: *mut *mut c_void,
 ) -> c_int {
-    let mut err: c_int = 0;
-    // SAFETY: The VFS passes the mapping of a live inode of ours, with
-    // `i_rwsem` held for the write.
-    let folio = unsafe { bindings::rbtrfs_write_begin_get_folio(mapping, pos, &mut err) };
-    if folio.is_null() {
-        return err;
+    // SAFETY: The VFS passes the mapping of a live, initialised inode of
+    // ours, with `i_rwsem` held for the write.
+    let inode = unsafe { INode::<T>::from_raw((*mapping).host) };
+    // Space reserved with a flush while no folio was locked, of this size.
+    let mut held = 0u64;
+    let folio = loop {
+        let mut err: c_int = 0;
+        // SAFETY: As above.
+        let folio = unsafe { bindings::rbtrfs_write_begin_get_folio(mapping, pos, &mut err) };
+        if folio.is_null() {
+            if held != 0 {
+                T::release_data(inode.super_block(), held);
+            }
+            return err;
+        }
+        // SAFETY: We hold the lock and a reference on the folio.
+        let (private, size) = unsafe {
+            (bindings::rbtrfs_folio_test_private(folio), bindings::rbtrfs_folio_size(folio) as u64)
+        };
+        if private {
+            break folio;
+        }
+        if held == size || T::reserve_data(inode, size, false).is_ok() {
+            held = 0;
+            // SAFETY: Locked and without private data: it takes the
+            // reservation (dropped by `drop_reservation`).
+            unsafe { bindings::rbtrfs_folio_attach_reservation(folio) };
+            break folio;
+        }
+        // SAFETY: Ours to release; no folio lock may be held while making
+        // room (writeback locks dirty folios).
+        unsafe {
+            bindings::folio_unlock(folio);
+            bindings::rbtrfs_folio_put(folio);
+        }
+        if held != 0 {
+            // Tried with a flush already: the size changed under us.
+            T::release_data(inode.super_block(), held);
+            return ENOSPC.to_errno();
+        }
+        if let Err(e) = T::reserve_data(inode, size, true) {
+            return e.to_errno();
+        }
+        held = size;
+    };
+    if held != 0 {
+        T::release_data(inode.super_block(), held);
     }
     // SAFETY: We hold the lock and a reference on the folio (from
     // `__filemap_get_folio`), which we hand to the VFS in `*foliop` or
-    // release on error; the mapping's host is a live, initialised inode of
-    // ours; a folio that is not up to date is ours to fill while locked.
+    // release on error; a folio that is not up to date is ours to fill
+    // while locked.
     unsafe {
         if !bindings::rbtrfs_folio_test_uptodate(folio) {
             let fpos = bindings::rbtrfs_folio_pos(folio);
             let fsize = bindings::rbtrfs_folio_size(folio);
             let whole = pos == fpos && len as usize == fsize;
             if !whole {
-                let inode = INode::<T>::from_raw((*mapping).host);
                 if fpos >= inode.size() {
                     bindings::rbtrfs_folio_zero_range(folio, 0, fsize);
                 } else if let Err(e) = T::read_folio(inode, &mut LockedFolio::from_raw(folio)) {
+                    if !bindings::rbtrfs_folio_test_dirty(folio) {
+                        drop_reservation::<T>(folio);
+                    }
                     bindings::folio_unlock(folio);
                     bindings::rbtrfs_folio_put(folio);
                     return e.to_errno();
@@ -1487,6 +1536,132 @@ unsafe extern "C" fn write_begin<T: FileSystem>(
         }
         *foliop = folio;
     }
+    0
+}
+
+/// Gives back the data space reservation a locked folio of ours holds (its
+/// private flag), if any.
+///
+/// # Safety
+///
+/// `folio` is locked and in the mapping of a live inode of `T`.
+unsafe fn drop_reservation<T: FileSystem>(folio: *mut bindings::folio) {
+    // SAFETY: Per the safety contract: the folio is locked in its mapping,
+    // whose host and superblock are live; the private flag is the
+    // reservation (`write_begin`, `page_mkwrite`), attached and detached
+    // only under the folio lock.
+    unsafe {
+        if !bindings::rbtrfs_folio_test_private(folio) {
+            return;
+        }
+        let size = bindings::rbtrfs_folio_size(folio) as u64;
+        bindings::rbtrfs_folio_detach_private(folio);
+        T::release_data(SuperBlock::<T>::from_raw(bindings::rbtrfs_folio_sb(folio)), size);
+    }
+}
+
+/// `address_space_operations.invalidate_folio`: the folio leaves the page
+/// cache (truncate, hole punch, eviction); when all of it goes, so does
+/// its reservation.
+unsafe extern "C" fn invalidate_folio<T: FileSystem>(folio: *mut bindings::folio, offset: usize, len: usize) {
+    // SAFETY: The VFS calls this with the folio locked in its mapping.
+    unsafe {
+        if offset == 0 && len == bindings::rbtrfs_folio_size(folio) {
+            drop_reservation::<T>(folio);
+        }
+    }
+}
+
+/// `address_space_operations.release_folio`: a clean folio with private
+/// data is being reclaimed; a leftover reservation goes with it.
+unsafe extern "C" fn release_folio<T: FileSystem>(folio: *mut bindings::folio, _gfp: bindings::gfp_t) -> bool {
+    // SAFETY: The VFS calls this with the folio locked in its mapping.
+    unsafe {
+        if bindings::rbtrfs_folio_test_dirty(folio) {
+            return false;
+        }
+        drop_reservation::<T>(folio);
+    }
+    true
+}
+
+/// `vm_operations_struct.page_mkwrite`: a shared writable mapping is about
+/// to dirty a folio (C: `filemap_page_mkwrite` plus the data reservation
+/// `btrfs_page_mkwrite` takes). `SIGBUS` when there is no space.
+unsafe extern "C" fn page_mkwrite<T: FileSystem>(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
+    // SAFETY: The fault handler passes a fault on a shared mapping of a
+    // file of ours, with the mmap lock held: the file, its inode and
+    // superblock are live, and `vmf->page` is referenced.
+    unsafe {
+        let file = bindings::rbtrfs_vmf_file(vmf);
+        let raw = bindings::rbtrfs_file_inode(file);
+        let inode = INode::<T>::from_raw(raw);
+        let sb = (*raw).i_sb;
+        let folio = bindings::rbtrfs_vmf_folio(vmf);
+        bindings::rbtrfs_sb_start_pagefault(sb);
+        bindings::file_update_time(file);
+        let r = mkwrite_locked::<T>(inode, folio);
+        bindings::rbtrfs_sb_end_pagefault(sb);
+        r
+    }
+}
+
+/// The body of [`page_mkwrite`]: returns with the folio locked and dirty
+/// (`VM_FAULT_LOCKED`), or unlocked with the fault's outcome.
+///
+/// # Safety
+///
+/// As for `page_mkwrite`: `folio` is referenced and mapped from `inode`.
+unsafe fn mkwrite_locked<T: FileSystem>(inode: &INode<T>, folio: *mut bindings::folio) -> bindings::vm_fault_t {
+    let mapping = inode.mapping_raw();
+    let mut held = 0u64;
+    // SAFETY: Per the safety contract; the folio is locked around every
+    // look at its mapping and private flag.
+    unsafe {
+        loop {
+            bindings::rbtrfs_folio_lock(folio);
+            if bindings::rbtrfs_folio_mapping(folio) != mapping {
+                // Truncated meanwhile: let the fault be retried.
+                bindings::folio_unlock(folio);
+                if held != 0 {
+                    T::release_data(inode.super_block(), held);
+                }
+                return bindings::vm_fault_reason_VM_FAULT_NOPAGE;
+            }
+            if bindings::rbtrfs_folio_test_private(folio) {
+                break;
+            }
+            let size = bindings::rbtrfs_folio_size(folio) as u64;
+            if held == size || T::reserve_data(inode, size, false).is_ok() {
+                held = 0;
+                bindings::rbtrfs_folio_attach_reservation(folio);
+                break;
+            }
+            bindings::folio_unlock(folio);
+            if held != 0 {
+                T::release_data(inode.super_block(), held);
+                return bindings::vm_fault_reason_VM_FAULT_SIGBUS;
+            }
+            match T::reserve_data(inode, size, true) {
+                Ok(()) => held = size,
+                Err(e) if e == ENOMEM => return bindings::vm_fault_reason_VM_FAULT_OOM,
+                Err(_) => return bindings::vm_fault_reason_VM_FAULT_SIGBUS,
+            }
+        }
+        if held != 0 {
+            T::release_data(inode.super_block(), held);
+        }
+        bindings::folio_mark_dirty(folio);
+        bindings::folio_wait_stable(folio);
+    }
+    bindings::vm_fault_reason_VM_FAULT_LOCKED
+}
+
+/// `file_operations.mmap` of writable regular files: `generic_file_mmap`
+/// with our `page_mkwrite`.
+unsafe extern "C" fn mmap<T: FileSystem>(file: *mut bindings::file, vma: *mut bindings::vm_area_struct) -> c_int {
+    // SAFETY: The VFS passes an open file of ours and the new mapping.
+    unsafe { bindings::rbtrfs_file_mmap(file, vma, &Tables::<T>::VM_OPS) };
     0
 }
 
@@ -1525,6 +1700,9 @@ unsafe extern "C" fn write_end<T: FileSystem>(
         }
         if copied > 0 {
             bindings::folio_mark_dirty(folio);
+        } else if !bindings::rbtrfs_folio_test_dirty(folio) {
+            // Nothing copied into a clean folio: it needs no space.
+            drop_reservation::<T>(folio);
         }
         bindings::folio_unlock(folio);
         bindings::rbtrfs_folio_put(folio);
@@ -1545,7 +1723,7 @@ unsafe extern "C" fn writepages<T: FileSystem>(
     // SAFETY: The mapping of one of our inodes, initialised (only those get
     // `AOPS`) and kept from being freed by writeback (`I_SYNC`) though
     // maybe unreferenced; `wbc` is the running writeback's.
-    let (inode, wb) = unsafe { (UnrefINode::<T>::from_raw((*mapping).host), Writeback::new(mapping, wbc)) };
+    let (inode, wb) = unsafe { (UnrefINode::<T>::from_raw((*mapping).host), Writeback::new(mapping, wbc, drop_reservation::<T>)) };
     let r = T::writepages(inode, &wb);
     wb.finish(r)
 }
@@ -1668,9 +1846,9 @@ impl<T: FileSystem> Tables<T> {
         ops.open = Some(bindings::generic_file_open);
         if T::WRITABLE {
             ops.write_iter = Some(bindings::generic_file_write_iter);
-            // Its `page_mkwrite` is `filemap_page_mkwrite`, which dirties
-            // the folio through `AOPS.dirty_folio`.
-            ops.mmap = Some(bindings::generic_file_mmap);
+            // `generic_file_mmap` with our `page_mkwrite`, which reserves
+            // data space for the folio it dirties.
+            ops.mmap = Some(mmap::<T>);
             ops.splice_write = Some(bindings::iter_file_splice_write);
             ops.fsync = Some(fsync::<T>);
             ops.fallocate = Some(fallocate::<T>);
@@ -1689,9 +1867,19 @@ impl<T: FileSystem> Tables<T> {
             ops.dirty_folio = Some(bindings::filemap_dirty_folio);
             ops.writepages = Some(writepages::<T>);
             ops.migrate_folio = Some(bindings::filemap_migrate_folio);
-            // `invalidate_folio`, `release_folio`: none, the defaults for
-            // folios without private data.
+            // The private flag of a folio is its data reservation.
+            ops.invalidate_folio = Some(invalidate_folio::<T>);
+            ops.release_folio = Some(release_folio::<T>);
         }
+        ops
+    };
+
+    const VM_OPS: bindings::vm_operations_struct = {
+        // SAFETY: As above.
+        let mut ops: bindings::vm_operations_struct = unsafe { core::mem::zeroed() };
+        ops.fault = Some(bindings::filemap_fault);
+        ops.map_pages = Some(bindings::filemap_map_pages);
+        ops.page_mkwrite = Some(page_mkwrite::<T>);
         ops
     };
 

@@ -110,10 +110,10 @@ fn profile_of(chunks: &[crate::volumes::ChunkInfo], ty: u64) -> u64 {
 /// to the filesystem in the running transaction. ENOSPC when the device
 /// has no room. Returns the chunk's logical start.
 pub fn alloc_chunk<S: TreeSource>(t: &mut Trans<'_, S>, ty: u64) -> Result<u64> {
-    let (devid, dev_size, dev_uuid) = {
+    let (devid, dev_size, dev_used, dev_uuid) = {
         let s = SuperBlock::new(&t.fs.sb).ok_or(EUCLEAN)?;
         let d = s.dev_item();
-        (d.devid(), d.total_bytes(), *d.uuid())
+        (d.devid(), d.total_bytes(), d.bytes_used(), *d.uuid())
     };
     let profile = profile_of(&t.fs.chunks, ty);
     let copies: u64 = if profile == bg_flags::DUP { 2 } else { 1 };
@@ -125,7 +125,13 @@ pub fn alloc_chunk<S: TreeSource>(t: &mut Trans<'_, S>, ty: u64) -> Result<u64> 
     // A tenth of the device, as btrfs does for small filesystems.
     let want = (dev_size / 10 / MIB * MIB).clamp(8 * MIB, cap);
     let (hole, hole_len) = find_dev_hole(t, devid, dev_size, want * copies)?.ok_or(ENOSPC)?;
-    let stripe = (hole_len / copies).min(want) / MIB * MIB;
+    // Data leaves the last of the device to metadata chunks.
+    let room = if ty == bg_flags::DATA {
+        hole_len.min(dev_size.saturating_sub(dev_used).saturating_sub(crate::transaction::METADATA_KEEP))
+    } else {
+        hole_len
+    };
+    let stripe = (room / copies).min(want) / MIB * MIB;
     if stripe < 4 * MIB {
         return Err(ENOSPC);
     }

@@ -272,6 +272,58 @@ fn check_trees(sb: &SuperBlock<Btrfs>, st: &FsState, reader: &MReader<'_>) {
 /// Commits the running transaction of `sb`, if it changed anything (C:
 /// `btrfs_commit_transaction`). A failed commit aborts: the filesystem
 /// takes no more changes.
+/// Promises `bytes` of data space to a folio about to be dirtied (C:
+/// `btrfs_check_data_free_space`). Short of space and with `flush`, writes
+/// back the dirty page cache (whose promises become allocations) and
+/// commits (space freed in the transaction stops being pinned), then tries
+/// again; `ENOSPC` if there still is no room.
+pub(crate) fn reserve_data(sb: &SuperBlock<Btrfs>, bytes: u64, flush: bool) -> Result {
+    let fs = sb.data();
+    if !fs.writable {
+        return Err(EROFS);
+    }
+    for round in 0..3 {
+        {
+            let mut st = fs.state.lock();
+            if st.aborted {
+                return Err(EROFS);
+            }
+            if st.reserve_data(bytes).is_ok() {
+                return Ok(());
+            }
+        }
+        if !flush || round == 2 {
+            break;
+        }
+        sb.writeback_for_space();
+        commit(sb)?;
+    }
+    Err(ENOSPC)
+}
+
+/// Gives back a promise of [`reserve_data`].
+pub(crate) fn release_data(sb: &SuperBlock<Btrfs>, bytes: u64) {
+    let fs = sb.data();
+    if fs.state.lock().release_data(bytes).is_err() {
+        btrfs_err_rl!(fs.geo.rl, sb.id(), "data space reservation underflow releasing {} bytes", bytes);
+    }
+}
+
+/// At unmount, after the last writeback: every promise was kept or given
+/// back (C: the space_info checks of `btrfs_free_block_groups`).
+pub(crate) fn check_space_leaks(sb: &SuperBlock<Btrfs>) {
+    let fs = sb.data();
+    let st = fs.state.lock();
+    if st.data_may_use != 0 {
+        btrfs_err!(sb.id(), "space leak: data bytes_may_use {} at unmount", st.data_may_use);
+    }
+    for g in st.bgs.iter() {
+        if g.reserved != 0 {
+            btrfs_err!(sb.id(), "space leak: block group {} has {} reserved bytes at unmount", g.start, g.reserved);
+        }
+    }
+}
+
 pub(crate) fn commit(sb: &SuperBlock<Btrfs>) -> Result {
     let fs = sb.data();
     if !fs.writable {
@@ -526,8 +578,12 @@ pub(crate) fn statfs(sb: &SuperBlock<Btrfs>) -> Result<StatFs> {
     let fs = sb.data();
     let bs = fs.geo.sector();
     let (mut data_total, mut data_used, mut used_physical, mut allocated_physical) = (0u64, 0u64, 0u64, 0u64);
+    let (may_use, st_writable, avail_data);
     {
         let st = fs.state.lock();
+        may_use = st.data_may_use;
+        st_writable = st.writable && !st.aborted;
+        avail_data = st.data_available();
         for g in st.bgs.iter() {
             let copies = st.chunk(g.start).map_or(1, |c| u64::from(c.num_stripes.max(1)));
             let used = g.used + g.reserved;
@@ -542,7 +598,14 @@ pub(crate) fn statfs(sb: &SuperBlock<Btrfs>) -> Result<StatFs> {
     let blocks = fs.total_bytes / bs;
     let free = fs.total_bytes.saturating_sub(used_physical) / bs;
     let unallocated = fs.total_bytes.saturating_sub(allocated_physical);
-    let available = ((data_total.saturating_sub(data_used) + unallocated) / bs).min(free);
+    // Dirty page cache is promised its space already.
+    let available = if st_writable {
+        // What writers can still be promised (C: `btrfs_statfs` also keeps
+        // back room for metadata).
+        avail_data / bs
+    } else {
+        ((data_total.saturating_sub(data_used) + unallocated).saturating_sub(may_use) / bs).min(free)
+    };
     let fsid = &fs.geo.fsid;
     let word = |i: usize| u32::from_le_bytes([fsid[i], fsid[i + 1], fsid[i + 2], fsid[i + 3]]);
     Ok(StatFs {

@@ -259,24 +259,41 @@ fn data_mirrors(t: &Trans<'_, MReader<'_>>, logical: u64, len: u64) -> crate::er
     Ok(v)
 }
 
-/// Writes `data` (sector aligned) as a new extent at file offset `pos` of
-/// `inode`: allocates it, writes every copy, then points the file at it
-/// with its checksums and sets the item's size to `isize`.
+/// Writes `data` (sector aligned) at file offset `pos` of `inode` as new
+/// extents: one if the data space has a free range that long, else
+/// several; the item's size becomes `isize`.
 fn write_extent(sb: &SuperBlock<Btrfs>, root: u64, ino: u64, pos: u64, data: &[u8], isize: u64) -> Result {
+    let mut done = 0usize;
+    while done < data.len() {
+        done += write_extent_piece(sb, root, ino, pos + done as u64, &data[done..], isize)?;
+    }
+    Ok(())
+}
+
+/// Writes the longest prefix of `data` that one free range takes: allocates
+/// it, writes every copy, then points the file at it with its checksums.
+/// Returns how many bytes it wrote.
+fn write_extent_piece(sb: &SuperBlock<Btrfs>, root: u64, ino: u64, pos: u64, data: &[u8], isize: u64) -> Result<usize> {
     let fs = sb.data();
-    let len = data.len() as u64;
-    let csums = csums_of(data, fs.geo.sector() as usize, fs.geo.csum_type)?;
-    let (bytenr, mirrors) = with_trans(sb, |t| {
+    let (bytenr, len, mirrors) = with_trans(sb, |t| {
         t.reserve_metadata()?;
-        let b = t.alloc_data(len, 0)?;
+        let (b, len) = t.alloc_data_upto(data.len() as u64, 0)?;
         match data_mirrors(t, b, len) {
-            Ok(m) => Ok((b, m)),
+            Ok(m) => Ok((b, len, m)),
             Err(e) => {
                 let _ = t.free_unused_data(b, len);
                 Err(e)
             }
         }
     })?;
+    let data = &data[..len as usize];
+    let csums = match csums_of(data, fs.geo.sector() as usize, fs.geo.csum_type) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = with_trans(sb, |t| t.free_unused_data(bytenr, len));
+            return Err(e);
+        }
+    };
     for p in mirrors.iter() {
         if let Err(e) = sb.write_at(*p, data) {
             btrfs_err_rl!(fs.geo.rl, sb.id(), "error writing data at logical {}: {}", bytenr, e.to_errno());
@@ -301,7 +318,8 @@ fn write_extent(sb: &SuperBlock<Btrfs>, root: u64, ino: u64, pos: u64, data: &[u
             f.size = isize;
             Ok(())
         })
-    })
+    })?;
+    Ok(len as usize)
 }
 
 /// Writes a run of contiguous folios, then ends them.
@@ -503,13 +521,18 @@ fn punch(inode: &INode<Btrfs>, off: u64, end: u64) -> Result {
     })
 }
 
-/// Preallocates every hole of `[start, end)` (sector aligned).
+/// Preallocates every hole of `[start, end)` (sector aligned). Each step
+/// reserves its data space first (flushing to make room), so preallocation
+/// takes no space that dirty page cache was promised.
 fn prealloc(inode: &INode<Btrfs>, start: u64, end: u64) -> Result {
     let sb = inode.super_block();
     let (root, ino) = (inode.data().root, inode.ino());
     let mut pos = start;
     while pos < end {
-        pos = with_trans(sb, |t| {
+        let want = (end - pos).min(MAX_PREALLOC);
+        crate::disk_io::reserve_data(sb, want, true)?;
+        let mut promised = true;
+        let r = with_trans(sb, |t| {
             t.reserve_metadata()?;
             let (hole_end, next) = match file_item::find_extent_trans(t, root, ino, pos)? {
                 Some(e) if e.file_offset <= pos => {
@@ -520,8 +543,10 @@ fn prealloc(inode: &INode<Btrfs>, start: u64, end: u64) -> Result {
                 Some(e) => (e.file_offset.min(end), e.file_offset.min(end)),
                 None => (end, end),
             };
-            let len = (hole_end - pos).min(MAX_PREALLOC);
-            let bytenr = t.alloc_data(len, 0)?;
+            // Our own promise makes room for the allocation.
+            t.fs.release_data(want)?;
+            promised = false;
+            let (bytenr, len) = t.alloc_data_upto((hole_end - pos).min(want), 0)?;
             let ext = RegularExtent {
                 generation: t.fs.transid(),
                 ram_bytes: len,
@@ -535,7 +560,11 @@ fn prealloc(inode: &INode<Btrfs>, start: u64, end: u64) -> Result {
             file_item::insert_file_extent(t, root, ino, pos, &ext, true)?;
             let _ = next;
             Ok(pos + len)
-        })?;
+        });
+        if promised {
+            crate::disk_io::release_data(sb, want);
+        }
+        pos = r?;
     }
     Ok(())
 }

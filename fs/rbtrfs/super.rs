@@ -222,6 +222,14 @@ impl FileSystem for Btrfs {
         crate::file::writepages(inode, wb)
     }
 
+    fn reserve_data(inode: &INode<Self>, bytes: u64, flush: bool) -> Result {
+        crate::disk_io::reserve_data(inode.super_block(), bytes, flush)
+    }
+
+    fn release_data(sb: &SuperBlock<Self>, bytes: u64) {
+        crate::disk_io::release_data(sb, bytes)
+    }
+
     fn write_inode(inode: &UnrefINode<Self>, _sync: bool) -> Result {
         crate::inode::write_inode(inode)
     }
@@ -238,6 +246,7 @@ impl FileSystem for Btrfs {
         if let Err(e) = crate::disk_io::commit(sb) {
             btrfs_err!(sb.id(), "final commit failed: error {}", e.to_errno());
         }
+        crate::disk_io::check_space_leaks(sb);
     }
 }
 

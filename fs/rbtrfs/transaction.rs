@@ -41,6 +41,13 @@ use crate::volumes::{block_group as bg_flags, ChunkInfo};
 const METADATA_LOW: u64 = 8 << 20;
 /// The same for system space (the chunk tree).
 const SYSTEM_LOW: u64 = 1 << 20;
+/// Unallocated device bytes that data chunks leave to metadata chunks, so
+/// that a disk full of data still takes namespace changes and commits.
+pub const METADATA_KEEP: u64 = 32 << 20;
+/// Smallest useful chunk stripe (see [`crate::chunk_alloc`]).
+const MIN_STRIPE: u64 = 4 << 20;
+/// Slack for the superblock mirrors a new data chunk may have to exclude.
+const DATA_SLACK: u64 = 1 << 20;
 
 /// What every tree block written by this filesystem has in common.
 #[derive(Clone, Copy, Debug)]
@@ -103,6 +110,9 @@ pub struct FsState {
     pub aborted: bool,
     /// Loaded for writing (free space known).
     pub writable: bool,
+    /// Data bytes promised to dirty page cache not allocated yet (C:
+    /// `space_info->bytes_may_use` of the data space).
+    pub data_may_use: u64,
     meta_hint: u64,
     // Next inode number per tree, once known: (tree, next).
     next_ino: Vec<(u64, u64)>,
@@ -184,6 +194,7 @@ impl FsState {
             refs: DelayedRefs::new(),
             aborted: false,
             writable: false,
+            data_may_use: 0,
             meta_hint: 0,
             next_ino: Vec::new(),
         };
@@ -308,6 +319,54 @@ impl FsState {
     pub fn has_changes(&self) -> bool {
         !self.dirty.is_empty() || !self.refs.is_empty()
     }
+
+    /// Data bytes that can still be allocated: free space in data block
+    /// groups (not reserved, not pinned) plus what new data chunks can add
+    /// from the unallocated device space, less [`METADATA_KEEP`].
+    pub fn data_capacity(&self) -> u64 {
+        let in_groups: u64 = self.bgs.iter().filter(|g| g.flags & bg_flags::DATA != 0).map(|g| g.free.total()).sum();
+        let Some(s) = SuperBlock::new(&self.sb) else { return in_groups };
+        let d = s.dev_item();
+        let unallocated = d.total_bytes().saturating_sub(d.bytes_used()).saturating_sub(METADATA_KEEP);
+        let dup = self
+            .chunks
+            .iter()
+            .any(|c| c.type_flags & bg_flags::DATA != 0 && c.type_flags & bg_flags::DUP != 0);
+        let usable = if dup { unallocated / 2 } else { unallocated };
+        let from_chunks = if usable < MIN_STRIPE { 0 } else { usable - DATA_SLACK };
+        in_groups + from_chunks
+    }
+
+    /// Data bytes that can still be promised to writers.
+    pub fn data_available(&self) -> u64 {
+        self.data_capacity().saturating_sub(self.data_may_use)
+    }
+
+    /// Promises `bytes` of data space to a writer (C:
+    /// `btrfs_reserve_data_bytes`); `ENOSPC` if they are not there.
+    pub fn reserve_data(&mut self, bytes: u64) -> Result {
+        if bytes > self.data_available() {
+            return Err(ENOSPC);
+        }
+        self.data_may_use += bytes;
+        Ok(())
+    }
+
+    /// Takes back a promise of [`FsState::reserve_data`] (the space was
+    /// allocated, or is not needed after all). `EUCLEAN` if more is given
+    /// back than was promised (the counter stays at zero).
+    pub fn release_data(&mut self, bytes: u64) -> Result {
+        match self.data_may_use.checked_sub(bytes) {
+            Some(v) => {
+                self.data_may_use = v;
+                Ok(())
+            }
+            None => {
+                self.data_may_use = 0;
+                Err(EUCLEAN)
+            }
+        }
+    }
 }
 
 /// A handle for changing trees in the running transaction.
@@ -381,6 +440,21 @@ impl<'a, S: TreeSource> Trans<'a, S> {
         }
         crate::chunk_alloc::alloc_chunk(self, bg_flags::DATA)?;
         self.fs.bgs.alloc(bg_flags::DATA, len, ss, hint).ok_or(ENOSPC)
+    }
+
+    /// Allocates up to `len` bytes (sector aligned) for data: in one extent
+    /// if possible, else the largest share, halving down to a sector, that
+    /// a fragmented data space has. Returns the start and the length.
+    pub fn alloc_data_upto(&mut self, len: u64, hint: u64) -> Result<(u64, u64)> {
+        let ss = u64::from(self.fs.geo.sectorsize).max(1);
+        let mut want = len;
+        loop {
+            match self.alloc_data(want, hint) {
+                Ok(b) => return Ok((b, want)),
+                Err(e) if e == ENOSPC && want > ss => want = (want / 2 / ss).max(1) * ss,
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Makes sure metadata (and system) space for a tree operation is
