@@ -439,6 +439,19 @@ fn zero_in_sector(sb: &SuperBlock<Btrfs>, root: u64, ino: u64, start: u64, from:
     write_extent(sb, root, ino, start, &sector, isize)
 }
 
+/// Data space promised by [`crate::disk_io::reserve_data`] for writes that
+/// bypass the page cache (zeroing partial sectors), given back when the
+/// operation is done.
+struct Promise<'a>(&'a SuperBlock<Btrfs>, u64);
+
+impl Drop for Promise<'_> {
+    fn drop(&mut self) {
+        if self.1 != 0 {
+            crate::disk_io::release_data(self.0, self.1);
+        }
+    }
+}
+
 /// After a shrink to an unaligned `size`, zero the rest of its sector.
 fn zero_tail(sb: &SuperBlock<Btrfs>, root: u64, ino: u64, size: u64) -> Result {
     let ss = sb.data().geo.sector();
@@ -460,6 +473,14 @@ pub(crate) fn setattr(inode: &INode<Btrfs>, attr: &SetAttr<'_, Btrfs>) -> Result
             let size = size.max(0);
             let old = inode.size().max(0) as u64;
             let shrink = (size as u64) < old;
+            // Zeroing the tail of an unaligned shrink rewrites a sector:
+            // its space is promised before anything changes.
+            let ss = sb.data().geo.sector();
+            let promise = if shrink && size as u64 % ss != 0 { ss } else { 0 };
+            if promise != 0 {
+                crate::disk_io::reserve_data(sb, promise, true)?;
+            }
+            let _promise = Promise(sb, promise);
             inode.truncate_setsize(size);
             // From the in-core size: the item's may already say `size` (a
             // concurrent write_inode) or lag behind.
@@ -505,6 +526,9 @@ fn punch(inode: &INode<Btrfs>, off: u64, end: u64) -> Result {
     if off >= end {
         return Ok(());
     }
+    // The edge sectors are rewritten: their space is promised first.
+    crate::disk_io::reserve_data(sb, 2 * ss, true)?;
+    let _promise = Promise(sb, 2 * ss);
     inode.write_and_wait_range(off as i64, (end - 1) as i64)?;
     inode.truncate_pagecache_range(off as i64, (end - 1) as i64);
     let first = off / ss * ss;
