@@ -663,10 +663,17 @@ pub(crate) fn open_ctree(sb: &NewSuperBlock<'_>, opts: &MountOptions) -> Result<
     }
     let disk = DiskSuper::new(bh.data()).ok_or(EINVAL)?;
     if disk.log_root() != 0 {
-        btrfs_err!(dev,
-            "log tree present (transid {}): log replay is not supported, run 'btrfs rescue zero-log' or mount with C btrfs",
-            disk.generation() + 1);
-        return Err(EINVAL);
+        // What the log holds was fsynced after the last commit; read-only,
+        // the committed trees are still consistent without it (C btrfs's
+        // `nologreplay`).
+        if !sb.is_read_only() {
+            btrfs_err!(dev,
+                "log tree present (transid {}): log replay is not supported, run 'btrfs rescue zero-log' or mount with C btrfs",
+                disk.generation() + 1);
+            return Err(EINVAL);
+        }
+        btrfs_warn!(dev, "log tree present: mounting read-only without replaying it (data fsynced after transid {} is not visible)",
+            disk.generation());
     }
 
     let mut geo = Geometry {

@@ -2,10 +2,13 @@
 # one C btrfs passes in cbtrfs_workload_model): concurrent workers doing
 # create/write/overwrite/truncate/rename/renameat2/link/unlink/mkdir/rmdir/
 # symlink/xattr/chmod/utime/mmap/fsync, each read checked against an exact
-# model. After umount btrfs check is clean and a fresh mount holds exactly
-# the model's tree. The image (/dev/vde) and manifest (build/check/rw/)
+# model. Then (WORKLOAD_FILL=1, the default) the disk is filled until
+# ENOSPC while the workers wait, more ops run on the full disk (ENOSPC is
+# expected and the model adopts what the filesystem kept), and deleting fill
+# files must make room for new writes. After umount btrfs check is clean and
+# a fresh mount holds exactly the model's tree. The image (/dev/vde) and manifest (build/check/rw/)
 # stay for C btrfs to verify (verify_cbtrfs_reads_rbtrfs_images).
-# Knobs: WORKLOAD_OPS, WORKLOAD_SEED, WORKLOAD_WORKERS, WORKLOAD_FILL=1.
+# Knobs: WORKLOAD_OPS, WORKLOAD_SEED, WORKLOAD_WORKERS, WORKLOAD_FILL=0|1.
 DEV=/dev/vde
 [ -b $DEV ] || fail "no $DEV for the workload image"
 OPS=${WORKLOAD_OPS:-20000}
@@ -17,7 +20,7 @@ M=$OUT/workload-manifest.json
 [ -w "$OUT" ] || M=/tmp/workload-manifest.json
 size_mib=$(( $(blockdev --getsize64 $DEV) >> 20 ))
 max_file=$(( size_mib / 32 )); [ $max_file -le 32 ] || max_file=32; [ $max_file -ge 1 ] || max_file=1
-fill=(); [ "${WORKLOAD_FILL:-0}" = 1 ] && fill=(--fill)
+fill=(); [ "${WORKLOAD_FILL:-1}" = 1 ] && fill=(--fill)
 mkfs_btrfs $DEV -L rbtrfs-workload
 try_mount $DEV "$MNT" || fail "mount failed: $MOUNT_ERR"
 t0=$(date +%s)
