@@ -23,7 +23,7 @@ use crate::rfs::errno;
 use crate::rfs::fs::{BlockDevice, NewSuperBlock, StatFs, SuperBlock};
 use crate::super_::{Btrfs, MountOptions};
 use crate::messages::RateLimit;
-use crate::validate::{validate_super, SuperError, Uuid};
+use crate::validate::{validate_super, SuperError, SuperInfo, Uuid};
 use crate::volumes::{block_group, ChunkInfo, ChunkItem, SysChunkIter};
 use kernel::prelude::*;
 use kernel::new_mutex;
@@ -140,12 +140,21 @@ pub(crate) struct FsInfo {
     /// access takes it; it is never held while taking a folio lock (folio
     /// locks come first: read_folio and writeback run under them).
     pub(crate) state: Arc<Mutex<FsState>>,
-    /// Mounted read-write.
-    pub(crate) writable: bool,
+    /// Read-write (from the mount, or a remount read-write of a read-only
+    /// mount: it only ever turns on).
+    pub(crate) writable: core::sync::atomic::AtomicBool,
     /// `commit=`: seconds between periodic commits.
     pub(crate) commit_interval: u32,
     /// The trees were walked after a corruption error already.
     pub(crate) checked_after_error: core::sync::atomic::AtomicBool,
+}
+
+impl FsInfo {
+    /// Whether the filesystem takes changes (mounted or remounted
+    /// read-write).
+    pub(crate) fn writable(&self) -> bool {
+        self.writable.load(core::sync::atomic::Ordering::Acquire)
+    }
 }
 
 /// Maps a core error to a kernel one.
@@ -192,7 +201,7 @@ pub(crate) fn with_trans<R>(
     f: impl FnOnce(&mut crate::transaction::Trans<'_, MReader<'_>>) -> crate::error::Result<R>,
 ) -> Result<R> {
     let fs = sb.data();
-    if !fs.writable {
+    if !fs.writable() {
         return Err(EROFS);
     }
     let at = core::panic::Location::caller();
@@ -279,7 +288,7 @@ fn check_trees(sb: &SuperBlock<Btrfs>, st: &FsState, reader: &MReader<'_>) {
 /// again; `ENOSPC` if there still is no room.
 pub(crate) fn reserve_data(sb: &SuperBlock<Btrfs>, bytes: u64, flush: bool) -> Result {
     let fs = sb.data();
-    if !fs.writable {
+    if !fs.writable() {
         return Err(EROFS);
     }
     for round in 0..3 {
@@ -326,7 +335,7 @@ pub(crate) fn check_space_leaks(sb: &SuperBlock<Btrfs>) {
 
 pub(crate) fn commit(sb: &SuperBlock<Btrfs>) -> Result {
     let fs = sb.data();
-    if !fs.writable {
+    if !fs.writable() {
         return Ok(());
     }
     let mut guard = fs.state.lock();
@@ -651,11 +660,8 @@ pub(crate) fn open_ctree(sb: &NewSuperBlock<'_>, opts: &MountOptions) -> Result<
     };
     btrfs_info!(dev, "first mount of filesystem {}", Uuid(&info.fsid));
     btrfs_info!(dev, "using {} checksum algorithm", info.csum_type.name());
-    if info.unknown_compat_ro != 0 && !sb.is_read_only() {
-        btrfs_err!(dev,
-            "cannot mount read-write because of unknown compat_ro features (0x{:x})",
-            info.unknown_compat_ro);
-        return Err(EINVAL);
+    if !sb.is_read_only() {
+        refuse_rw(dev, &info, bh.data())?;
     }
     if info.compat_ro & compat_ro::BLOCK_GROUP_TREE != 0 {
         btrfs_err!(dev, "block group tree is not supported by rbtrfs");
@@ -665,13 +671,7 @@ pub(crate) fn open_ctree(sb: &NewSuperBlock<'_>, opts: &MountOptions) -> Result<
     if disk.log_root() != 0 {
         // What the log holds was fsynced after the last commit; read-only,
         // the committed trees are still consistent without it (C btrfs's
-        // `nologreplay`).
-        if !sb.is_read_only() {
-            btrfs_err!(dev,
-                "log tree present (transid {}): log replay is not supported, run 'btrfs rescue zero-log' or mount with C btrfs",
-                disk.generation() + 1);
-            return Err(EINVAL);
-        }
+        // `nologreplay`). Read-write was refused above.
         btrfs_warn!(dev, "log tree present: mounting read-only without replaying it (data fsynced after transid {} is not visible)",
             disk.generation());
     }
@@ -737,27 +737,7 @@ pub(crate) fn open_ctree(sb: &NewSuperBlock<'_>, opts: &MountOptions) -> Result<
         return Err(ENOENT);
     }
     let writable = !sb.is_read_only();
-    if writable && !matches!(geo.csum_type, CsumType::Crc32c | CsumType::Xxhash64) {
-        btrfs_err!(dev, "cannot mount read-write: {} checksums are not supported for writing; mount with -o ro",
-            geo.csum_type.name());
-        return Err(EINVAL);
-    }
-    let state = match FsState::open(&reader, &sb_bytes, chunks, writable) {
-        Ok(st) => st,
-        Err(RwRefusal::Load(e)) => {
-            btrfs_err!(dev, "failed to load the trees: error {}", e.0);
-            return Err(kerr(e));
-        }
-        Err(why) => {
-            let what = match why {
-                RwRefusal::NoFreeSpaceTree => "no free space tree (mount with C btrfs and -o space_cache=v2 once)",
-                RwRefusal::NotSkinny => "metadata extent items are not skinny",
-                _ => "unsupported block group profile",
-            };
-            btrfs_err!(dev, "cannot mount read-write: {}; mount with -o ro", what);
-            return Err(EINVAL);
-        }
-    };
+    let state = FsState::open(&reader, &sb_bytes, chunks, writable).map_err(|why| refusal(dev, why))?;
     if sb.set_block_size(geo.sectorsize).is_err() {
         btrfs_err!(dev, "unable to set blocksize {}", geo.sectorsize);
         return Err(EINVAL);
@@ -771,12 +751,90 @@ pub(crate) fn open_ctree(sb: &NewSuperBlock<'_>, opts: &MountOptions) -> Result<
             total_bytes,
             fs_root: subvol,
             state,
-            writable,
+            writable: core::sync::atomic::AtomicBool::new(writable),
             commit_interval: opts.commit_interval,
             checked_after_error: core::sync::atomic::AtomicBool::new(false),
         },
         GFP_KERNEL,
     )?)
+}
+
+/// Why a superblock cannot be mounted read-write, logged: unknown compat_ro
+/// features, a log tree (no replay yet), checksums we cannot write.
+fn refuse_rw(dev: &kernel::str::CStr, info: &SuperInfo, sb: &[u8]) -> Result {
+    if info.unknown_compat_ro != 0 {
+        btrfs_err!(dev,
+            "cannot mount read-write because of unknown compat_ro features (0x{:x})",
+            info.unknown_compat_ro);
+        return Err(EINVAL);
+    }
+    let disk = DiskSuper::new(sb).ok_or(EINVAL)?;
+    if disk.log_root() != 0 {
+        btrfs_err!(dev,
+            "log tree present (transid {}): log replay is not supported, run 'btrfs rescue zero-log' or mount with C btrfs",
+            disk.generation() + 1);
+        return Err(EINVAL);
+    }
+    if !matches!(info.csum_type, CsumType::Crc32c | CsumType::Xxhash64) {
+        btrfs_err!(dev, "cannot mount read-write: {} checksums are not supported for writing; mount with -o ro",
+            info.csum_type.name());
+        return Err(EINVAL);
+    }
+    Ok(())
+}
+
+/// Logs why the trees cannot be loaded (for writing) and returns the error.
+fn refusal(dev: &kernel::str::CStr, why: RwRefusal) -> Error {
+    let what = match why {
+        RwRefusal::Load(e) => {
+            btrfs_err!(dev, "failed to load the trees: error {}", e.0);
+            return kerr(e);
+        }
+        RwRefusal::NoFreeSpaceTree => "no free space tree (mount with C btrfs and -o space_cache=v2 once)",
+        RwRefusal::NotSkinny => "metadata extent items are not skinny",
+        _ => "unsupported block group profile",
+    };
+    btrfs_err!(dev, "cannot mount read-write: {}; mount with -o ro", what);
+    EINVAL
+}
+
+/// Remount read-write of a filesystem mounted read-only (C: the
+/// `btrfs_remount` path to read-write): the superblock is read again and
+/// checked as a read-write mount would, the trees are loaded for writing
+/// (free space), orphans are cleaned up and periodic commits start.
+pub(crate) fn remount_rw(sb: &SuperBlock<Btrfs>) -> Result {
+    let fs = sb.data();
+    if fs.writable() {
+        return Ok(());
+    }
+    let dev = sb.id();
+    let mut buf = KVec::from_elem(0u8, format::SUPER_INFO_SIZE, GFP_KERNEL)?;
+    sb.read_at(format::SUPER_INFO_OFFSET, &mut buf)?;
+    let info = validate_super(&buf, PAGE_SIZE).map_err(|e| {
+        btrfs_err!(dev, "{}", e);
+        EINVAL
+    })?;
+    refuse_rw(dev, &info, &buf)?;
+    {
+        let mut guard = fs.state.lock();
+        if guard.generation != DiskSuper::new(&buf).ok_or(EINVAL)?.generation() {
+            btrfs_err!(dev, "superblock changed under a read-only mount; not remounting read-write");
+            return Err(EINVAL);
+        }
+        let kchunks = chunks_copy(&guard)?;
+        let mut chunks = crate::mem::Vec::new();
+        for c in kchunks.iter() {
+            chunks.push(*c).map_err(|_| ENOMEM)?;
+        }
+        let reader = Reader { dev: sb, geo: &fs.geo, chunks: &kchunks };
+        let st = FsState::open(&reader, &buf, chunks, true).map_err(|why| refusal(dev, why))?;
+        *guard = st;
+    }
+    fs.writable.store(true, core::sync::atomic::Ordering::Release);
+    btrfs_info!(dev, "remounted read-write (generation {})", fs.state.lock().generation);
+    crate::inode::orphan_cleanup(sb)?;
+    sb.schedule_background_work(fs.commit_interval.saturating_mul(1000));
+    Ok(())
 }
 
 /// Validates a chunk item at `logical` and copies out its mapping; a

@@ -351,7 +351,7 @@ pub(crate) fn rename(
 /// `btrfs_update_inode`): size, owner, mode, times.
 pub(crate) fn write_inode(inode: &UnrefINode<Btrfs>) -> Result {
     let sb = inode.super_block();
-    if !sb.data().writable || inode.nlink() == 0 {
+    if !sb.data().writable() || inode.nlink() == 0 {
         return Ok(());
     }
     let root = inode.data().root;
@@ -376,7 +376,7 @@ pub(crate) fn write_inode(inode: &UnrefINode<Btrfs>) -> Result {
 /// `btrfs_evict_inode`). Failures leave the orphan item for the next mount.
 pub(crate) fn evict(inode: &UnrefINode<Btrfs>) {
     let sb = inode.super_block();
-    if !sb.data().writable || inode.nlink() != 0 {
+    if !sb.data().writable() || inode.nlink() != 0 {
         return;
     }
     let root = inode.data().root;

@@ -105,13 +105,12 @@ impl FileSystem for Btrfs {
     }
 
     fn reconfigure(sb: &SuperBlock<Self>, _opts: &MountOptions, read_only: bool) -> Result {
-        if !read_only && !sb.data().writable {
-            btrfs_err!(sb.id(), "remounting read-write a filesystem mounted read-only is not supported yet");
-            return Err(EROFS);
-        }
         if !read_only && sb.data().state.lock().aborted {
             btrfs_err!(sb.id(), "cannot remount read-write after a transaction abort");
             return Err(EROFS);
+        }
+        if !read_only {
+            crate::disk_io::remount_rw(sb)?;
         }
         Ok(())
     }
@@ -152,7 +151,7 @@ impl FileSystem for Btrfs {
 
     fn mounted(sb: &SuperBlock<Self>) -> Result {
         let fs = sb.data();
-        if fs.writable {
+        if fs.writable() {
             crate::inode::orphan_cleanup(sb)?;
             sb.schedule_background_work(fs.commit_interval.saturating_mul(1000));
         }

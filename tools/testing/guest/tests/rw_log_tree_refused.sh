@@ -1,7 +1,8 @@
 # An image whose superblock names a log tree (fsyncs after the last commit,
 # which rbtrfs cannot replay yet) is refused read-write with a message
 # naming `btrfs rescue zero-log`, mounts read-only showing the committed
-# state, and after `btrfs rescue zero-log` mounts read-write again; btrfs
+# state (a remount read-write is refused the same way), and after
+# `btrfs rescue zero-log` mounts read-write again; btrfs
 # check is clean at the end. The log root is faked with sbmod.py (pointing
 # at a real tree block, so a replay attempt could not go unnoticed either).
 IMG=/tmp/logtree.img
@@ -23,6 +24,9 @@ dmesg_has "log tree present .*btrfs rescue zero-log" || fail "no zero-log messag
 try_mount -o ro "$LOOP" "$MNT" || fail "read-only mount with a log tree: $MOUNT_ERR"
 [ "$(cat "$MNT/f")" = committed ] || fail "committed file wrong on the read-only mount"
 dmesg_has "BTRFS warning \(device loop[0-9]+\): log tree present: mounting read-only" || fail "no read-only warning"
+if mount -o remount,rw "$MNT" 2>/dev/null; then fail "remount read-write with a log tree succeeded"; fi
+grep -q "^$LOOP $MNT btrfs ro" /proc/mounts || fail "not read-only after the refused remount"
+[ "$(cat "$MNT/f")" = committed ] || fail "committed file wrong after the refused remount"
 umount "$MNT"
 
 btrfs rescue zero-log "$LOOP" >/dev/null 2>&1 || fail "btrfs rescue zero-log"
