@@ -252,3 +252,43 @@ fn truncate_many_extents_to_one_byte() {
     drop(fs);
     btrfs_check(&img);
 }
+
+/// Data space promises: never more than the data capacity (which keeps
+/// METADATA_KEEP unallocated for metadata), allocation inside the promise
+/// always succeeds, giving back more than was promised is an error, and
+/// the capacity matches what can really be allocated within a few MiB.
+#[test]
+fn data_reservation_accounting() {
+    use rbtrfs_core::error::{ENOSPC, EUCLEAN};
+    use rbtrfs_core::transaction::METADATA_KEEP;
+    let dir = Scratch::new("trans-reserve");
+    let img = mkfs(&dir.0, "r.img", 256 << 20, &[]);
+    let (image, mut fs, _dev) = open_rw(&img);
+    let cap = fs.data_capacity();
+    assert!(cap > 100 << 20 && cap < (256 << 20) - METADATA_KEEP, "capacity {} of a 256 MiB image", cap);
+    assert_eq!(fs.reserve_data(cap + 4096), Err(ENOSPC));
+    fs.reserve_data(cap - (8 << 20)).unwrap();
+    assert_eq!(fs.data_available(), 8 << 20);
+    assert_eq!(fs.reserve_data(16 << 20), Err(ENOSPC));
+    fs.release_data(cap - (8 << 20)).unwrap();
+    assert_eq!(fs.data_may_use, 0);
+    assert_eq!(fs.release_data(1), Err(EUCLEAN));
+    assert_eq!(fs.data_may_use, 0);
+    // Everything promised can be allocated (1 MiB extents, new chunks
+    // included), and data chunks leave METADATA_KEEP unallocated.
+    let mut got = 0u64;
+    {
+        let mut t = Trans::new(&mut fs, &image).unwrap();
+        t.reserve_metadata().unwrap();
+        while got + (1 << 20) <= cap {
+            match t.alloc_data_upto(1 << 20, 0) {
+                Ok((_, len)) => got += len,
+                Err(e) => panic!("allocation failed at {} of {} promised bytes: {:?}", got, cap, e),
+            }
+        }
+    }
+    let s = rbtrfs_core::format::SuperBlock::new(&fs.sb).unwrap();
+    let d = s.dev_item();
+    assert!(d.total_bytes() - d.bytes_used() >= METADATA_KEEP, "data chunks took the metadata keep");
+    assert!(fs.data_capacity() < 4 << 20, "{} bytes still counted after allocating {}", fs.data_capacity(), got);
+}
