@@ -557,14 +557,22 @@ fn zero_in_sector(sb: &SuperBlock<Btrfs>, root: u64, ino: u64, start: u64, from:
 /// part of it can be cut or zeroed (items only ever cut uncompressed
 /// inline data). Data of up to [`file_item::max_inline_size`] stays
 /// inline; a whole sector (C btrfs inlines up to one when it compresses
-/// well) becomes a regular extent. The first page is written back first,
-/// so newer dirty data there is never replaced by the old. Nothing to do
-/// for any other first extent.
+/// well) becomes a regular extent. Nothing to do for any other first
+/// extent (rbtrfs never writes a compressed one, so the answer cannot
+/// change under us); otherwise the first page is written back first, so
+/// newer dirty data there is never replaced by the old.
 fn uncompress_inline(inode: &INode<Btrfs>) -> Result {
     let sb = inode.super_block();
     let fs = sb.data();
     let (root, ino) = (inode.data().root, inode.ino());
     let ss = fs.geo.sector();
+    let compressed = with_view(sb, |v| {
+        let inline = file_item::read_inline_extent(v.overlay(), &v.root(root)?, ino).map_err(crate::disk_io::kerr)?;
+        Ok(inline.is_some_and(|ie| ie.compression != compression::NONE))
+    })?;
+    if !compressed {
+        return Ok(());
+    }
     inode.write_and_wait_range(0, ss as i64 - 1)?;
     let max = file_item::max_inline_size(fs.geo.nodesize, fs.geo.sectorsize, u32::MAX);
     let sector_data = with_trans(sb, |t| {
