@@ -18,6 +18,7 @@
 #include <linux/rwsem.h>
 #include <linux/statfs.h>
 #include <linux/kobject.h>
+#include <linux/lzo.h>
 #include <linux/mnt_idmapping.h>
 #include <linux/sched/mm.h>
 #include <linux/workqueue.h>
@@ -26,6 +27,8 @@
 #include <linux/sysfs.h>
 #include <linux/uio.h>
 #include <linux/xattr.h>
+#include <linux/zlib.h>
+#include <linux/zstd.h>
 #include "helpers.h"
 
 /* Macros bindgen cannot see as constants. */

@@ -16,6 +16,7 @@
 pub mod bindings;
 pub mod bio;
 pub mod block;
+pub mod compress;
 pub mod delay;
 pub mod errno;
 pub mod folio;

@@ -12,6 +12,7 @@
 pub mod block_group;
 pub mod checksum;
 pub mod chunk_alloc;
+pub mod compression;
 pub mod ctree;
 pub mod ctree_write;
 pub mod dir_item;

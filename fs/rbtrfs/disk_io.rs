@@ -147,6 +147,9 @@ pub(crate) struct FsInfo {
     pub(crate) commit_interval: u32,
     /// The trees were walked after a corruption error already.
     pub(crate) checked_after_error: core::sync::atomic::AtomicBool,
+    /// The compressed extent last decoded. Taken inside `state` (reads
+    /// hold it), never the other way round.
+    pub(crate) decompressed: Arc<Mutex<crate::file::DecompressedCache>>,
 }
 
 impl FsInfo {
@@ -568,6 +571,11 @@ impl<'a> View<'a> {
     pub(crate) fn tree_err(&self, e: impl core::fmt::Display) -> Error {
         self.reader.tree_err(e)
     }
+
+    /// The current trees, as the core's tree functions read them.
+    pub(crate) fn overlay(&self) -> &Overlay<'a, Reader<'a, SuperBlock<Btrfs>>> {
+        &self.ov
+    }
 }
 
 /// Runs `f` on the current trees of `sb`, with the state lock held.
@@ -754,6 +762,10 @@ pub(crate) fn open_ctree(sb: &NewSuperBlock<'_>, opts: &MountOptions) -> Result<
             writable: core::sync::atomic::AtomicBool::new(writable),
             commit_interval: opts.commit_interval,
             checked_after_error: core::sync::atomic::AtomicBool::new(false),
+            decompressed: Arc::pin_init(
+                new_mutex!(crate::file::DecompressedCache::new(), "rbtrfs_decompressed"),
+                GFP_KERNEL,
+            )?,
         },
         GFP_KERNEL,
     )?)

@@ -6,18 +6,29 @@
 //! offset give inline data, regular extents (read from disk through the
 //! chunk map and verified against the checksum tree, sector by sector),
 //! preallocated extents (zeros) or holes (no item, with `no-holes`: zeros).
+//!
+//! Compressed extents (zlib, lzo, zstd; written by C btrfs) are read whole:
+//! the compressed disk extent is read and checked against its checksums,
+//! decoded with the kernel's decompressors ([`Codecs`]) into `ram_bytes`
+//! bytes, and the item's part of it copied out. The last extent decoded is
+//! kept ([`DecompressedCache`]), so the folios of one extent (up to 32)
+//! cost one read and one decompression. Compressed inline data is decoded
+//! on each read (it is at most a sector).
 
 #![forbid(unsafe_code)]
 
+use crate::compression::{self as comp, DecompressError, Decompressors};
 use crate::ctree::{key_type, objectid, Key};
 use crate::disk_io::{chunk_in, with_trans, with_view, MReader, VPath, View};
-use crate::extent_io::Overlay;
+use crate::extent_io::{Overlay, RootNode};
 use crate::file_item;
+use crate::rfs::compress;
+use crate::transaction::FsState;
 use crate::items_write::RegularExtent;
 use crate::rfs::folio::{Writeback, WritebackFolio};
 use crate::rfs::inode::{INodeType, SetAttr, UnrefINode};
 use crate::transaction::Trans;
-use crate::items::{compression, inode_flag, CsumItem, FileExtent, FileExtentBody};
+use crate::items::{compression, inode_flag, FileExtent, FileExtentBody};
 use crate::rfs::folio::LockedFolio;
 use crate::rfs::fs::{BlockDevice, SuperBlock};
 use crate::rfs::inode::INode;
@@ -85,9 +96,10 @@ fn fill_in(
     let fe = FileExtent::parse(item.data).map_err(|e| {
         r.tree_err(format_args!("root {} ino {} file extent at {}: {}", root, ino, start, e))
     })?;
-    if fe.header.compression() != compression::NONE || fe.header.encryption() != 0 {
-        btrfs_err_rl!(sb.data().geo.rl, sb.id(), "root {} ino {} off {}: compressed extents are not supported yet",
-            root, ino, start);
+    let kind = fe.header.compression();
+    if kind > compression::ZSTD || fe.header.encryption() != 0 {
+        btrfs_err_rl!(sb.data().geo.rl, sb.id(), "root {} ino {} off {}: unsupported compression {} or encryption {}",
+            root, ino, start, kind, fe.header.encryption());
         return Err(EIO);
     }
     match fe.body {
@@ -95,11 +107,22 @@ fn fill_in(
             // Inline data starts at file offset 0; mkfs stores symlink
             // targets with a trailing NUL, so cut at i_size (want).
             let rel = (fpos - start) as usize;
+            let decoded;
+            let data = if kind == compression::NONE {
+                data
+            } else {
+                let ss = sb.data().geo.sectorsize;
+                decoded = comp::decompress_inline(kind, data, fe.header.ram_bytes(), ss, &Codecs).map_err(|e| {
+                    btrfs_err_rl!(sb.data().geo.rl, sb.id(), "root {} ino {} inline extent: {}", root, ino, e);
+                    crate::disk_io::kerr(e.errno())
+                })?;
+                &decoded[..]
+            };
             let avail = data.len().saturating_sub(rel).min(want);
             if avail == 0 {
                 return zero(folio, off, want, fpos, next_start);
             }
-            folio.write(off, &data[rel..rel + avail])?;
+            folio.write(off, data.get(rel..rel + avail).ok_or(EIO)?)?;
             Ok(avail)
         }
         FileExtentBody::Prealloc(e) | FileExtentBody::Regular(e) => {
@@ -112,11 +135,124 @@ fn fill_in(
                 folio.zero(off, len)?;
                 return Ok(len);
             }
+            let ctx = DataCtx { sb, ov: r.overlay(), st: r.state, root, ino, flags: inode.data().flags };
+            if kind != compression::NONE {
+                let re = RegularExtent::decode(item.data).map_err(|_| EIO)?;
+                let at = re.offset.saturating_add(fpos - start) as usize;
+                with_decompressed(&ctx, start, &re, |data| {
+                    let src = data.get(at..).and_then(|d| d.get(..len)).ok_or(EIO)?;
+                    folio.write(off, src)
+                })?;
+                return Ok(len);
+            }
             let logical = e.disk_bytenr() + e.offset() + (fpos - start);
-            read_data(sb, r, inode, folio, off, fpos, logical, len)?;
+            let buf = read_verified(&ctx, fpos, logical, len)?;
+            folio.write(off, buf.get(..len).ok_or(EIO)?)?;
             Ok(len)
         }
     }
+}
+
+/// The kernel's decompressors (`rust/compress.rs`) for the format code.
+pub(crate) struct Codecs;
+
+fn codec_err(kind: u8, e: compress::Error) -> DecompressError {
+    match e {
+        compress::Error::NoMem => DecompressError::NoMem,
+        compress::Error::Corrupt(code) => DecompressError::Codec { kind, code },
+    }
+}
+
+impl Decompressors for Codecs {
+    fn zlib(&self, src: &[u8], dst: &mut [u8]) -> core::result::Result<usize, DecompressError> {
+        compress::zlib_inflate(src, dst).map_err(|e| codec_err(compression::ZLIB, e))
+    }
+
+    fn lzo1x(&self, src: &[u8], dst: &mut [u8]) -> core::result::Result<usize, DecompressError> {
+        compress::lzo1x_decompress(src, dst).map_err(|e| codec_err(compression::LZO, e))
+    }
+
+    fn zstd(&self, src: &[u8], dst: &mut [u8]) -> core::result::Result<usize, DecompressError> {
+        compress::zstd_decompress(src, dst, comp::ZSTD_MAX_WINDOW).map_err(|e| codec_err(compression::ZSTD, e))
+    }
+}
+
+/// The compressed extent last decoded (C has no such cache: it keeps
+/// decoded data in the page cache of the one file that read it; here the
+/// folios of an extent are filled one `read_folio` at a time). Identified
+/// by everything its item says about the disk extent: rbtrfs never writes
+/// compressed extents, and the disk extent cannot be freed and reused
+/// while an item (the one being read) still points at it, so an entry
+/// never goes stale while mounted. It holds only checksum-verified data.
+pub(crate) struct DecompressedCache {
+    key: Option<(u64, u64, u64, u64, u8)>,
+    data: KVVec<u8>,
+}
+
+impl DecompressedCache {
+    /// An empty cache.
+    pub(crate) const fn new() -> Self {
+        DecompressedCache { key: None, data: KVVec::new() }
+    }
+}
+
+fn cache_key(re: &RegularExtent) -> (u64, u64, u64, u64, u8) {
+    (re.disk_bytenr, re.disk_num_bytes, re.ram_bytes, re.generation, re.compression)
+}
+
+/// Where file data is read from: the current trees of a mounted
+/// filesystem (a read's view or a transaction's), and the inode.
+struct DataCtx<'a> {
+    sb: &'a SuperBlock<Btrfs>,
+    ov: &'a Overlay<'a, MReader<'a>>,
+    st: &'a FsState,
+    root: u64,
+    ino: u64,
+    /// Inode flags (`NODATASUM`).
+    flags: u64,
+}
+
+/// Runs `f` on the decoded bytes (`ram_bytes` of them) of the compressed
+/// regular extent `re`, which the item at file offset `file_offset` points
+/// at: from the cache, or read whole, verified and decompressed (then
+/// cached).
+fn with_decompressed<R>(
+    ctx: &DataCtx<'_>,
+    file_offset: u64,
+    re: &RegularExtent,
+    f: impl FnOnce(&[u8]) -> Result<R>,
+) -> Result<R> {
+    let sb = ctx.sb;
+    let fs = sb.data();
+    let key = cache_key(re);
+    {
+        let cache = fs.decompressed.lock();
+        if cache.key == Some(key) {
+            return f(&cache.data);
+        }
+    }
+    if re.disk_num_bytes == 0
+        || re.disk_num_bytes > comp::MAX_COMPRESSED
+        || re.ram_bytes > comp::MAX_UNCOMPRESSED
+        || re.offset.checked_add(re.num_bytes).is_none_or(|e| e > re.ram_bytes)
+    {
+        btrfs_err_rl!(fs.geo.rl, sb.id(),
+            "root {} ino {} off {}: bad compressed extent: disk {} len {} ram {} offset {} len {}",
+            ctx.root, ctx.ino, file_offset, re.disk_bytenr, re.disk_num_bytes, re.ram_bytes, re.offset, re.num_bytes);
+        return Err(EIO);
+    }
+    let src = read_verified(ctx, file_offset, re.disk_bytenr, re.disk_num_bytes as usize)?;
+    let mut data = KVVec::from_elem(0u8, re.ram_bytes as usize, GFP_KERNEL)?;
+    comp::decompress_extent(re.compression, &src, &mut data, fs.geo.sectorsize, &Codecs).map_err(|e| {
+        btrfs_err_rl!(fs.geo.rl, sb.id(), "root {} ino {} off {} compressed extent at {} len {}: {}",
+            ctx.root, ctx.ino, file_offset, re.disk_bytenr, re.disk_num_bytes, e);
+        crate::disk_io::kerr(e.errno())
+    })?;
+    let r = f(&data);
+    let mut cache = fs.decompressed.lock();
+    cache.key = Some(key);
+    cache.data = data;
+    r
 }
 
 /// Zeroes the folio from `off` up to `want` bytes or the next extent.
@@ -127,22 +263,15 @@ fn zero(folio: &mut LockedFolio<'_>, off: usize, want: usize, fpos: u64, next_st
     Ok(len)
 }
 
-/// Reads `len` bytes of data at `logical` into the folio, verifying each
-/// sector's checksum unless the inode has NODATASUM.
-#[allow(clippy::too_many_arguments)]
-fn read_data(
-    sb: &SuperBlock<Btrfs>,
-    r: &View<'_>,
-    inode: &INode<Btrfs>,
-    folio: &mut LockedFolio<'_>,
-    off: usize,
-    fpos: u64,
-    logical: u64,
-    len: usize,
-) -> Result {
+/// Reads `len` bytes of data at `logical` (a sector boundary) from the
+/// device, whole sectors, verifying each sector's checksum unless the
+/// inode has NODATASUM. `fpos` is the file offset of the first byte, for
+/// messages.
+fn read_verified(ctx: &DataCtx<'_>, fpos: u64, logical: u64, len: usize) -> Result<KVVec<u8>> {
+    let (sb, st) = (ctx.sb, ctx.st);
     let fs = sb.data();
     let ss = fs.geo.sector() as usize;
-    let chunk = chunk_in(&r.state.chunks, logical).ok_or_else(|| {
+    let chunk = chunk_in(&st.chunks, logical).ok_or_else(|| {
         btrfs_err!(sb.id(), "data at {} is not in any chunk", logical);
         EIO
     })?;
@@ -155,61 +284,49 @@ fn read_data(
         return Err(EIO);
     }
     let phys = map.mirrors().first().ok_or(EIO)?.physical;
-    let span = len.div_ceil(ss) * ss;
-    let mut buf = KVec::from_elem(0u8, span, GFP_KERNEL)?;
+    let sectors = len.div_ceil(ss);
+    let mut buf = KVVec::from_elem(0u8, sectors * ss, GFP_KERNEL)?;
     sb.read_at(phys, &mut buf)?;
-    if inode.data().flags & inode_flag::NODATASUM == 0 {
-        let csum_type = fs.geo.csum_type;
-        let csize = csum_type.size();
-        for (i, sector) in buf.chunks(ss).enumerate() {
-            let at = logical + (i * ss) as u64;
-            let expected = lookup_csum(r, at)?;
-            let mut got = [0u8; 32];
-            csum_type.compute(sector, &mut got);
-            match expected {
-                Some(want) if want[..csize] == got[..csize] => {}
-                Some(want) => {
-                    btrfs_warn_rl!(fs.geo.rl, sb.id(),
-                        "csum failed root {} ino {} off {} csum 0x{} expected csum 0x{} mirror 1",
-                        inode.data().root, inode.ino(), fpos + (i * ss) as u64,
-                        Hex(&got[..csize]), Hex(&want[..csize]));
-                    return Err(EIO);
-                }
-                None => {
-                    btrfs_warn_rl!(fs.geo.rl, sb.id(), "no csum found for root {} ino {} off {} (logical {})",
-                        inode.data().root, inode.ino(), fpos + (i * ss) as u64, at);
-                    return Err(EIO);
-                }
-            }
+    if ctx.flags & inode_flag::NODATASUM != 0 {
+        return Ok(buf);
+    }
+    let csum_type = fs.geo.csum_type;
+    let csize = csum_type.size();
+    let mut want = KVVec::from_elem(0u8, sectors * csize, GFP_KERNEL)?;
+    let found = match st.root(objectid::CSUM_TREE) {
+        Some(croot) => lookup_csums(ctx, &croot, logical, &mut want)?,
+        None => 0,
+    };
+    for (i, sector) in buf.chunks(ss).enumerate() {
+        let at = logical + (i * ss) as u64;
+        let off = fpos + (i * ss) as u64;
+        if i >= found {
+            btrfs_warn_rl!(fs.geo.rl, sb.id(), "no csum found for root {} ino {} off {} (logical {})",
+                ctx.root, ctx.ino, off, at);
+            return Err(EIO);
+        }
+        let mut got = [0u8; 32];
+        csum_type.compute(sector, &mut got);
+        let expected = want.get(i * csize..(i + 1) * csize).ok_or(EIO)?;
+        let got = got.get(..csize).ok_or(EIO)?;
+        if expected != got {
+            btrfs_warn_rl!(fs.geo.rl, sb.id(),
+                "csum failed root {} ino {} off {} csum 0x{} expected csum 0x{} mirror 1",
+                ctx.root, ctx.ino, off, Hex(got), Hex(expected));
+            return Err(EIO);
         }
     }
-    folio.write(off, &buf[..len])
+    Ok(buf)
 }
 
-/// The stored checksum of the data sector at `logical`, if any.
-fn lookup_csum(r: &View<'_>, logical: u64) -> Result<Option<[u8; 32]>> {
-    let fs = r.reader.geo;
-    if r.state.root(objectid::CSUM_TREE).is_none() {
-        return Ok(None);
-    }
-    let key = Key::new(objectid::EXTENT_CSUM, key_type::EXTENT_CSUM, logical);
-    let mut path = VPath::new();
-    if !r.search(objectid::CSUM_TREE, &key, &mut path)? && !r.prev(&mut path)? {
-        return Ok(None);
-    }
-    let Some(item) = path.item().map_err(|e| r.tree_err(e))? else {
-        return Ok(None);
-    };
-    if item.key.objectid != objectid::EXTENT_CSUM || item.key.ty != key_type::EXTENT_CSUM || item.key.offset > logical {
-        return Ok(None);
-    }
-    let csums = CsumItem::new(item.data, fs.csum_type.size()).map_err(|e| r.tree_err(e))?;
-    let idx = ((logical - item.key.offset) / fs.sector()) as usize;
-    Ok(csums.get(idx).map(|c| {
-        let mut out = [0u8; 32];
-        out[..c.len()].copy_from_slice(c);
-        out
-    }))
+/// The stored checksums of the data sectors from `logical` on, into
+/// `out`: how many sectors have one (from the first, consecutively).
+fn lookup_csums(ctx: &DataCtx<'_>, croot: &RootNode, logical: u64, out: &mut [u8]) -> Result<usize> {
+    let geo = &ctx.sb.data().geo;
+    file_item::lookup_csums(ctx.ov, croot, geo.sectorsize, geo.csum_type.size(), logical, out).map_err(|e| {
+        btrfs_err_rl!(geo.rl, ctx.sb.id(), "checksum lookup at {} failed: {}", logical, e.0);
+        crate::disk_io::kerr(e)
+    })
 }
 
 /// Bytes as hex, in memory order (C's `%*phN`).
@@ -404,16 +521,31 @@ fn zero_in_sector(sb: &SuperBlock<Btrfs>, root: u64, ino: u64, start: u64, from:
     let ss = fs.geo.sector();
     let mut sector = KVec::from_elem(0u8, ss as usize, GFP_KERNEL)?;
     let isize = with_trans(sb, |t| {
-        match file_item::find_extent_trans(t, root, ino, start)? {
+        let (file_offset, re) = match file_item::find_extent_trans(t, root, ino, start)? {
             Some(e) if e.file_offset <= start => match e.kind {
-                file_item::ExtentKind::Regular(r) if r.disk_bytenr != 0 && !r.prealloc => {}
+                file_item::ExtentKind::Regular(r) if r.disk_bytenr != 0 && !r.prealloc => (e.file_offset, r),
                 _ => return Ok(None),
             },
             _ => return Ok(None),
-        }
+        };
         let rn = t.fs.root(root).ok_or(crate::error::EUCLEAN)?;
         let ov = Overlay { dirty: &t.fs.dirty, src: t.src };
-        let isize = file_item::read_inode(&ov, &rn, ino)?.size;
+        let inode = file_item::read_inode(&ov, &rn, ino)?;
+        let isize = inode.size;
+        if re.compression != compression::NONE {
+            // Decode the whole extent and take this sector's part (items
+            // are sector aligned, so one item covers the sector).
+            let ctx = DataCtx { sb, ov: &ov, st: &*t.fs, root, ino, flags: inode.flags };
+            let at = re.offset.saturating_add(start - file_offset) as usize;
+            let n = (file_offset.saturating_add(re.num_bytes) - start).min(ss) as usize;
+            with_decompressed(&ctx, file_offset, &re, |data| {
+                let src = data.get(at..).and_then(|d| d.get(..n)).ok_or(EIO)?;
+                sector.get_mut(..n).ok_or(EIO)?.copy_from_slice(src);
+                Ok(())
+            })
+            .map_err(|e| crate::error::Errno(-e.to_errno()))?;
+            return Ok(Some(isize));
+        }
         let mut runs = crate::mem::Vec::new();
         file_item::read_file(&ov, &rn, ino, start, &mut sector, &mut runs)?;
         for r in runs.iter() {
@@ -452,6 +584,53 @@ impl Drop for Promise<'_> {
     }
 }
 
+/// Rewrites a compressed inline extent of `inode` uncompressed, so that
+/// part of it can be cut or zeroed (items only ever cut uncompressed
+/// inline data). Data of up to [`file_item::max_inline_size`] stays
+/// inline; a whole sector (C btrfs inlines up to one when it compresses
+/// well) becomes a regular extent. Nothing to do for any other first
+/// extent (rbtrfs never writes a compressed one, so the answer cannot
+/// change under us); otherwise the first page is written back first, so
+/// newer dirty data there is never replaced by the old.
+fn uncompress_inline(inode: &INode<Btrfs>) -> Result {
+    let sb = inode.super_block();
+    let fs = sb.data();
+    let (root, ino) = (inode.data().root, inode.ino());
+    let ss = fs.geo.sector();
+    let compressed = with_view(sb, |v| {
+        let inline = file_item::read_inline_extent(v.overlay(), &v.root(root)?, ino).map_err(crate::disk_io::kerr)?;
+        Ok(inline.is_some_and(|ie| ie.compression != compression::NONE))
+    })?;
+    if !compressed {
+        return Ok(());
+    }
+    inode.write_and_wait_range(0, ss as i64 - 1)?;
+    let max = file_item::max_inline_size(fs.geo.nodesize, fs.geo.sectorsize, u32::MAX);
+    let sector_data = with_trans(sb, |t| {
+        let Some(ie) = file_item::read_inline_extent_trans(t, root, ino)? else { return Ok(None) };
+        if ie.compression == compression::NONE {
+            return Ok(None);
+        }
+        let data = comp::decompress_inline(ie.compression, &ie.data, ie.ram_bytes, fs.geo.sectorsize, &Codecs)
+            .map_err(|e| {
+                btrfs_err_rl!(fs.geo.rl, sb.id(), "root {} ino {} inline extent: {}", root, ino, e);
+                e.errno()
+            })?;
+        if data.is_empty() || data.len() > max {
+            return Ok(Some(data));
+        }
+        t.reserve_metadata()?;
+        file_item::insert_inline_extent(t, root, ino, &data)?;
+        Ok(None)
+    })?;
+    if let Some(data) = sector_data {
+        let mut sector = KVec::from_elem(0u8, ss as usize, GFP_KERNEL)?;
+        sector.get_mut(..data.len()).ok_or(EIO)?.copy_from_slice(&data);
+        write_extent(sb, root, ino, 0, &sector, inode.size().max(0) as u64)?;
+    }
+    Ok(())
+}
+
 /// After a shrink to an unaligned `size`, zero the rest of its sector.
 fn zero_tail(sb: &SuperBlock<Btrfs>, root: u64, ino: u64, size: u64) -> Result {
     let ss = sb.data().geo.sector();
@@ -481,6 +660,10 @@ pub(crate) fn setattr(inode: &INode<Btrfs>, attr: &SetAttr<'_, Btrfs>) -> Result
                 crate::disk_io::reserve_data(sb, promise, true)?;
             }
             let _promise = Promise(sb, promise);
+            if shrink && size > 0 && (size as u64) < sb.data().geo.sector() {
+                // Only part of an inline extent may go.
+                uncompress_inline(inode)?;
+            }
             inode.truncate_setsize(size);
             // From the in-core size: the item's may already say `size` (a
             // concurrent write_inode) or lag behind.
@@ -529,6 +712,10 @@ fn punch(inode: &INode<Btrfs>, off: u64, end: u64) -> Result {
     // The edge sectors are rewritten: their space is promised first.
     crate::disk_io::reserve_data(sb, 2 * ss, true)?;
     let _promise = Promise(sb, 2 * ss);
+    if off < ss {
+        // The range may cut into an inline extent.
+        uncompress_inline(inode)?;
+    }
     inode.write_and_wait_range(off as i64, (end - 1) as i64)?;
     inode.truncate_pagecache_range(off as i64, (end - 1) as i64);
     let first = off / ss * ss;

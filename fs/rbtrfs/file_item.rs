@@ -20,6 +20,11 @@
 //!   hole.
 //! - *prealloc*: like regular, but the range reads as zeroes (fallocate).
 //!
+//! Regular and inline data may be compressed (C btrfs wrote it; rbtrfs
+//! never compresses): `offset`, `num_bytes` and `ram_bytes` then count
+//! decoded bytes, and the disk extent is the compressed stream, always
+//! read, checksummed and freed whole (see [`crate::compression`]).
+//!
 //! Every sector-aligned range not covered by an item is a hole: the
 //! filesystem has the NO_HOLES feature, so holes need no items.
 //!
@@ -261,7 +266,9 @@ pub struct DataRun {
 /// and prealloc ranges are zeroed and inline data copied; the ranges on
 /// disk are left zeroed in `buf` and listed in `runs` (cleared first), in
 /// file order, for the caller to read from the device (and check against
-/// [`lookup_csums`]). Compressed extents are `EOPNOTSUPP`.
+/// [`lookup_csums`]). Compressed extents are `EOPNOTSUPP`: a caller that
+/// can decode them reads the whole disk extent and decompresses it
+/// ([`crate::compression`]), as the kernel's read path does.
 pub fn read_file<S: TreeSource>(
     src: &S,
     root: &RootNode,
@@ -323,6 +330,37 @@ pub fn read_file<S: TreeSource>(
         }
     }
     Ok(n)
+}
+
+/// An inline extent's item, copied out: its data is compressed with
+/// `compression` and decodes to `ram_bytes` bytes.
+#[derive(Debug)]
+pub struct InlineExtent {
+    /// Compression of `data` ([`compression`]).
+    pub compression: u8,
+    /// Decoded length.
+    pub ram_bytes: u64,
+    /// The bytes stored in the item.
+    pub data: Vec<u8>,
+}
+
+/// The inline extent of `ino` (at file offset 0), if it has one. A caller
+/// about to cut or zero part of a compressed one decodes `data`
+/// ([`crate::compression::decompress_inline`]) and puts it back
+/// uncompressed ([`insert_inline_extent`]) first: items only ever cut
+/// uncompressed inline data.
+pub fn read_inline_extent<S: TreeSource>(src: &S, root: &RootNode, ino: u64) -> Result<Option<InlineExtent>> {
+    let mut p = Path::new();
+    let key = extent_key(ino, 0);
+    if !p.search(src, root.bytenr, root.level, root.generation, &key).map_err(read_err)? {
+        return Ok(None);
+    }
+    let item = p.item()?.ok_or(EUCLEAN)?;
+    let fe = FileExtent::parse(item.data).map_err(|_| EUCLEAN)?;
+    let FileExtentBody::Inline(d) = fe.body else { return Ok(None) };
+    let mut data = Vec::new();
+    data.extend_from_slice(d)?;
+    Ok(Some(InlineExtent { compression: fe.header.compression(), ram_bytes: fe.header.ram_bytes(), data }))
 }
 
 /// The checksum item with the greatest start `<= pos`: (start, number of
@@ -442,6 +480,13 @@ pub fn find_extent_trans<S: TreeSource>(
     find_extent(&ov, &rn, ino, pos)
 }
 
+/// [`read_inline_extent`] over the running transaction's trees.
+pub fn read_inline_extent_trans<S: TreeSource>(t: &Trans<'_, S>, root: u64, ino: u64) -> Result<Option<InlineExtent>> {
+    let rn = cur_root(t, root)?;
+    let ov = Overlay { dirty: &t.fs.dirty, src: t.src };
+    read_inline_extent(&ov, &rn, ino)
+}
+
 /// [`read_inode`] over the running transaction's trees.
 pub fn read_inode_trans<S: TreeSource>(t: &Trans<'_, S>, root: u64, ino: u64) -> Result<InodeFields> {
     let rn = cur_root(t, root)?;
@@ -530,8 +575,12 @@ fn truncate_inline<S: TreeSource>(t: &mut Trans<'_, S>, root: u64, ino: u64, len
 /// (dropping their data reference), items straddling an edge are trimmed,
 /// and an item spanning the whole range is split in two (adding a
 /// reference with the same identity). An inline extent can only be
-/// deleted whole or cut at its end (`EOPNOTSUPP` otherwise); a regular or
-/// prealloc extent can only be cut at sector-aligned offsets (`EINVAL`).
+/// deleted whole or, uncompressed, cut at its end (`EOPNOTSUPP`
+/// otherwise: the caller rewrites a compressed one uncompressed first, see
+/// [`read_inline_extent`]); a regular or prealloc extent can only be cut
+/// at sector-aligned offsets (`EINVAL`). A compressed regular extent is
+/// cut like any other: only `offset` and `num_bytes` change, the disk
+/// extent (read and freed whole) and `ram_bytes` stay.
 ///
 /// Returns the bytes removed from the inode's `nbytes` accounting, which
 /// the caller applies (the inode item is not changed here).

@@ -19,6 +19,7 @@ mod messages;
 pub mod block_group;
 pub mod checksum;
 pub mod chunk_alloc;
+pub mod compression;
 pub mod ctree;
 pub mod ctree_write;
 mod disk_io;

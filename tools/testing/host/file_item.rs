@@ -20,7 +20,10 @@ use rbtrfs_core::ctree::{key_type, objectid, Key, Path};
 use rbtrfs_core::error::{EINVAL, EOPNOTSUPP};
 use rbtrfs_core::extent_io::Overlay;
 use rbtrfs_core::file_item::{self as fi, DataRun, ExtentKind};
-use rbtrfs_core::items_write::RegularExtent;
+use rbtrfs_core::compression::{self as comp, DecompressError, Decompressors};
+use rbtrfs_core::ctree_write::insert_item;
+use rbtrfs_core::items::compression;
+use rbtrfs_core::items_write::{encode_inline_extent, inline_extent_size, RegularExtent};
 use rbtrfs_core::mem;
 use rbtrfs_core::transaction::{commit, Device, FsState, Trans};
 use std::collections::BTreeMap;
@@ -716,4 +719,126 @@ fn inline_split_and_errors() {
     verify(&image, &fs, &files, "edges, truncated");
     drop(fs);
     btrfs_check_with(&img, &["--check-data-csum"]);
+}
+
+/// A made-up "LZO1X" for the framing: each segment decodes to itself.
+struct CopyLzo;
+
+impl Decompressors for CopyLzo {
+    fn zlib(&self, _: &[u8], _: &mut [u8]) -> Result<usize, DecompressError> {
+        Err(DecompressError::Codec { kind: compression::ZLIB, code: -3 })
+    }
+    fn lzo1x(&self, src: &[u8], dst: &mut [u8]) -> Result<usize, DecompressError> {
+        let d = dst.get_mut(..src.len()).ok_or(DecompressError::Codec { kind: compression::LZO, code: -5 })?;
+        d.copy_from_slice(src);
+        Ok(src.len())
+    }
+    fn zstd(&self, _: &[u8], _: &mut [u8]) -> Result<usize, DecompressError> {
+        Err(DecompressError::Codec { kind: compression::ZSTD, code: 10 })
+    }
+}
+
+/// Compressed extents as C btrfs writes them (made up here: btrfs check
+/// does not decode data) are cut like C's `btrfs_drop_extents` does: a
+/// hole punched in a compressed regular extent splits it into two items
+/// that keep the disk extent, `ram_bytes` and the compression, with
+/// `offset`/`num_bytes` selecting decoded bytes; a truncate trims one;
+/// freeing the last item frees the disk extent and its checksums whole.
+/// A compressed inline extent cannot be cut in part (`EOPNOTSUPP`) until
+/// the caller rewrites it uncompressed (`read_inline_extent`,
+/// `decompress_inline`, `insert_inline_extent`), as the kernel does.
+#[test]
+fn compressed_extents_cut_keep_disk_extent() {
+    let dir = Scratch::new("file-item-compressed");
+    let root = dir.0.join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    let mut rng = Rng(0xc0);
+    let inl = rng.bytes(300);
+    std::fs::write(root.join("inl"), &inl).unwrap();
+    std::fs::write(root.join("reg"), rng.bytes(256 << 10)).unwrap();
+    let img = mkfs(&dir.0, "c.img", 256 << 20, &["--rootdir", root.to_str().unwrap()]);
+    let (image, mut fs, dev) = open_rw(&img);
+    let names = root_dir_files(&image, &fs);
+    let (i, r) = (names["inl"], names["reg"]);
+    let disk = 8192u64;
+    let bytenr;
+    {
+        let mut t = Trans::new(&mut fs, &image).unwrap();
+        // [0, 128 KiB) of reg: one zlib extent of 8 KiB on disk.
+        bytenr = t.alloc_data(disk, 0).unwrap();
+        let stream = rng.bytes(disk as usize);
+        write_logical(t.fs, &dev, bytenr, &stream);
+        let sums = csums_of(t.fs, &stream);
+        fi::insert_csums(&mut t, bytenr, &sums).unwrap();
+        let e = RegularExtent {
+            disk_bytenr: bytenr,
+            disk_num_bytes: disk,
+            ram_bytes: 128 << 10,
+            num_bytes: 128 << 10,
+            compression: compression::ZLIB,
+            ..Default::default()
+        };
+        fi::insert_file_extent(&mut t, ROOT, r, 0, &e, true).unwrap();
+        // Punch [8 KiB, 16 KiB), truncate to 100000 (the partial sector is
+        // the caller's), then check the items.
+        fi::punch_hole(&mut t, ROOT, r, 8192, 8192).unwrap();
+        fi::truncate(&mut t, ROOT, r, 100_000).unwrap();
+        let a = fi::find_extent_trans(&t, ROOT, r, 0).unwrap().unwrap();
+        let b = fi::find_extent_trans(&t, ROOT, r, 8192).unwrap().unwrap();
+        let (ExtentKind::Regular(ea), ExtentKind::Regular(eb)) = (a.kind, b.kind) else { panic!() };
+        assert_eq!((a.file_offset, ea.offset, ea.num_bytes), (0, 0, 8192));
+        assert_eq!((b.file_offset, eb.offset, eb.num_bytes), (16384, 16384, 102400 - 16384));
+        for x in [ea, eb] {
+            assert_eq!((x.disk_bytenr, x.disk_num_bytes, x.ram_bytes, x.compression), (bytenr, disk, 128 << 10, 1));
+        }
+        assert_eq!(fi::read_inode_trans(&t, ROOT, r).unwrap().nbytes, 102400 - 8192);
+        // The read path hands compressed data to its caller.
+        let ov = Overlay { dirty: &t.fs.dirty, src: t.src };
+        let rn = t.fs.root(ROOT).unwrap();
+        let mut buf = vec![0u8; 4096];
+        assert_eq!(fi::read_file(&ov, &rn, r, 0, &mut buf, &mut mem::Vec::new()), Err(EOPNOTSUPP));
+
+        // inl: replace its inline extent by the same bytes, LZO-framed.
+        let mut framed = vec![0u8; 8];
+        framed.extend_from_slice(&inl);
+        let total = framed.len() as u32;
+        framed[..4].copy_from_slice(&total.to_le_bytes());
+        framed[4..8].copy_from_slice(&(inl.len() as u32).to_le_bytes());
+        assert_eq!(fi::drop_extents(&mut t, ROOT, i, 0, 4096).unwrap(), 300);
+        let mut item = vec![0u8; inline_extent_size(framed.len())];
+        encode_inline_extent(&mut item, t.fs.transid(), 300, compression::LZO, &framed).unwrap();
+        t.with_root(ROOT, |t, rn| insert_item(t, rn, &Key::new(i, key_type::EXTENT_DATA, 0), &item)).unwrap();
+        assert_eq!(fi::truncate(&mut t, ROOT, i, 100), Err(EOPNOTSUPP));
+        assert_eq!(fi::punch_hole(&mut t, ROOT, i, 10, 20), Err(EOPNOTSUPP));
+        let ie = fi::read_inline_extent_trans(&t, ROOT, i).unwrap().unwrap();
+        assert_eq!((ie.compression, ie.ram_bytes, &ie.data[..]), (compression::LZO, 300, &framed[..]));
+        let data = comp::decompress_inline(ie.compression, &ie.data, ie.ram_bytes, 4096, &CopyLzo).unwrap();
+        assert_eq!(&data[..], &inl[..]);
+        fi::insert_inline_extent(&mut t, ROOT, i, &data).unwrap();
+        fi::punch_hole(&mut t, ROOT, i, 10, 20).unwrap();
+        fi::truncate(&mut t, ROOT, i, 100).unwrap();
+        assert_eq!(fi::read_inode_trans(&t, ROOT, i).unwrap().nbytes, 100);
+    }
+    let mut want = inl.clone();
+    want[10..30].fill(0);
+    want.truncate(100);
+    assert_eq!(read_back(&image, &fs, i), want);
+    commit_files(&mut fs, &image, &dev);
+    drop(fs);
+    btrfs_check_with(&img, &["--check-data-csum"]);
+    let dump = common::btrfs(&["inspect-internal", "dump-tree", "-t", "2", img.to_str().unwrap()]);
+    assert!(dump.contains(&format!("objectid {} offset 0 count 2", r)), "{}", dump);
+    // Dropping both items frees the disk extent and its checksums.
+    let (image, mut fs, dev) = open_rw(&img);
+    {
+        let mut t = Trans::new(&mut fs, &image).unwrap();
+        fi::truncate(&mut t, ROOT, r, 0).unwrap();
+    }
+    commit_files(&mut fs, &image, &dev);
+    drop(fs);
+    btrfs_check_with(&img, &["--check-data-csum"]);
+    let dump = common::btrfs(&["inspect-internal", "dump-tree", "-t", "2", img.to_str().unwrap()]);
+    assert!(!dump.contains(&format!("({} EXTENT_ITEM", bytenr)), "the compressed extent is still there");
+    let csums = common::btrfs(&["inspect-internal", "dump-tree", "-t", "7", img.to_str().unwrap()]);
+    assert!(!csums.contains(&format!("EXTENT_CSUM {})", bytenr)), "its checksums are still there");
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! In-kernel tests of rbtrfs's abstractions in `rust/`.
+//! In-kernel tests of rbtrfs's abstractions in `rust/`: the
+//! rw-semaphore, and the decompressors of `rust/compress.rs`.
 //!
 //! Loading this module runs the tests and prints one line per check and a
 //! summary, `rbtrfs_selftest: N passed, M failed`. If any check fails the
@@ -271,6 +272,121 @@ fn rwsem_tests(t: &mut Tally) -> Result {
     Ok(())
 }
 
+/// Test data: compressible text, `n` bytes.
+fn sample(n: usize) -> Result<KVec<u8>> {
+    let text = b"rbtrfs decompression selftest, line of text. ";
+    let mut v = KVec::with_capacity(n, GFP_KERNEL)?;
+    for i in 0..n {
+        v.push(text[i % text.len()], GFP_KERNEL)?;
+    }
+    Ok(v)
+}
+
+/// A zlib stream (RFC 1950) of `data` in one stored block, and its adler32.
+fn zlib_stored(data: &[u8]) -> Result<KVec<u8>> {
+    let mut v = KVec::new();
+    let len = data.len() as u16;
+    v.extend_from_slice(&[0x78, 0x01, 0x01], GFP_KERNEL)?;
+    v.extend_from_slice(&len.to_le_bytes(), GFP_KERNEL)?;
+    v.extend_from_slice(&(!len).to_le_bytes(), GFP_KERNEL)?;
+    v.extend_from_slice(data, GFP_KERNEL)?;
+    let (mut a, mut b) = (1u32, 0u32);
+    for &x in data {
+        a = (a + u32::from(x)) % 65521;
+        b = (b + a) % 65521;
+    }
+    v.extend_from_slice(&((b << 16) | a).to_be_bytes(), GFP_KERNEL)?;
+    Ok(v)
+}
+
+/// An LZO1X stream of `data` (4..=238 bytes) as one literal run and the
+/// end marker.
+fn lzo_literals(data: &[u8]) -> Result<KVec<u8>> {
+    let mut v = KVec::new();
+    v.push(17 + data.len() as u8, GFP_KERNEL)?;
+    v.extend_from_slice(data, GFP_KERNEL)?;
+    v.extend_from_slice(&[0x11, 0, 0], GFP_KERNEL)?;
+    Ok(v)
+}
+
+/// A zstd frame of `data` (at most 255 bytes) in one raw block.
+fn zstd_raw(data: &[u8]) -> Result<KVec<u8>> {
+    let mut v = KVec::new();
+    v.extend_from_slice(&[0x28, 0xb5, 0x2f, 0xfd, 0x20, data.len() as u8], GFP_KERNEL)?;
+    let block = 1u32 | ((data.len() as u32) << 3);
+    v.extend_from_slice(&block.to_le_bytes()[..3], GFP_KERNEL)?;
+    v.extend_from_slice(data, GFP_KERNEL)?;
+    Ok(v)
+}
+
+/// The decoders of `rfs::compress` on streams built here: exact round
+/// trips (with btrfs's zero padding after zlib and zstd streams), and
+/// errors, never a crash, for corrupt, truncated and random input.
+fn compress_tests(t: &mut Tally) -> Result {
+    use rfs::compress::{lzo1x_decompress, zlib_inflate, zstd_decompress};
+    const WIN: usize = 1 << 17;
+    let data = sample(4000)?;
+    let mut out = KVec::from_elem(0u8, 8192, GFP_KERNEL)?;
+
+    let mut z = zlib_stored(&data)?;
+    t.check("compress: zlib stream decodes", zlib_inflate(&z, &mut out) == Ok(4000) && out[..4000] == data[..]);
+    z.extend_from_slice(&[0u8; 500], GFP_KERNEL)?;
+    t.check("compress: zlib ignores zero padding", zlib_inflate(&z, &mut out) == Ok(4000));
+    t.check("compress: zlib fills a short destination", zlib_inflate(&z, &mut out[..100]) == Ok(100));
+    let n = z.len() - 500;
+    z[n - 1] ^= 1;
+    t.check("compress: zlib checks the adler32", zlib_inflate(&z[..n], &mut out).is_err());
+    t.check("compress: truncated zlib is an error", zlib_inflate(&z[..n / 2], &mut out).is_err());
+    t.check("compress: zlib rejects garbage", zlib_inflate(&data, &mut out).is_err());
+
+    let l = lzo_literals(&data[..200])?;
+    t.check("compress: lzo1x stream decodes", lzo1x_decompress(&l, &mut out) == Ok(200) && out[..200] == data[..200]);
+    t.check("compress: lzo1x refuses to overrun", lzo1x_decompress(&l, &mut out[..199]).is_err());
+    t.check("compress: truncated lzo1x is an error", lzo1x_decompress(&l[..100], &mut out).is_err());
+
+    let mut zs = zstd_raw(&data[..255])?;
+    zs.extend_from_slice(&[0u8; 300], GFP_KERNEL)?;
+    t.check(
+        "compress: zstd frame decodes, padding ignored",
+        zstd_decompress(&zs, &mut out, WIN) == Ok(255) && out[..255] == data[..255],
+    );
+    t.check("compress: zstd fills a short destination", zstd_decompress(&zs, &mut out[..10], WIN) == Ok(10));
+    t.check("compress: truncated zstd is an error", zstd_decompress(&zs[..100], &mut out, WIN).is_err());
+    t.check("compress: zstd rejects garbage", zstd_decompress(&data, &mut out, WIN).is_err());
+
+    // Random and mutated input: any result, within the destination.
+    let mut seed = 0x2545_f491u32;
+    let mut ok = true;
+    let mut buf = KVec::from_elem(0u8, 1024, GFP_KERNEL)?;
+    for round in 0..300u32 {
+        let base: &[u8] = match round % 3 {
+            0 => &z[..n],
+            1 => &l,
+            _ => &zs[..264],
+        };
+        let len = base.len().min(buf.len());
+        buf[..len].copy_from_slice(&base[..len]);
+        for _ in 0..(round % 5 + 1) {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            let at = seed as usize % len.max(1);
+            buf[at] = (seed >> 24) as u8;
+        }
+        let cap = (seed as usize >> 4) % 5000;
+        let src = &buf[..len];
+        let dst = &mut out[..cap.min(8192)];
+        let cap = dst.len();
+        for r in [zlib_inflate(src, dst), lzo1x_decompress(src, dst), zstd_decompress(src, dst, WIN)] {
+            if let Ok(k) = r {
+                ok &= k <= cap;
+            }
+        }
+    }
+    t.check("compress: 900 mutated streams decode or fail cleanly", ok);
+    Ok(())
+}
+
 fn rbtrfs_selftest_rwsem() -> impl PinInit<RwSemaphore<Pair>> {
     new_rwsem!(Pair { a: 0, b: 0 }, "rbtrfs_selftest_sem")
 }
@@ -281,6 +397,7 @@ impl kernel::Module for RbtrfsSelftest {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let mut t = Tally { passed: 0, failed: 0 };
         rwsem_tests(&mut t)?;
+        compress_tests(&mut t)?;
         printk(
             Level::Info,
             format_args!("rbtrfs_selftest: {} passed, {} failed", t.passed, t.failed),
