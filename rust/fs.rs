@@ -245,6 +245,12 @@ pub trait FileSystem: Sized + 'static {
         Err(EROFS)
     }
 
+    /// `ioctl(2)` on an open file or directory: `arg` is the user-space
+    /// argument. Unknown commands are `ENOTTY`.
+    fn ioctl(_file: &super::ioctl::IoctlFile<'_, Self>, _cmd: u32, _arg: usize) -> Result<i32> {
+        Err(ENOTTY)
+    }
+
     /// `fsync`/`fdatasync` of bytes `start..=end` of a file or directory.
     /// The dirty folios of the range have been written back and waited for
     /// already ([`FileSystem::writepages`]); make them and the inode

@@ -95,6 +95,11 @@ struct inode *rbtrfs_file_inode(const struct file *file)
 	return file_inode(file);
 }
 
+bool rbtrfs_file_writable(const struct file *file)
+{
+	return file->f_mode & FMODE_WRITE;
+}
+
 struct inode *rbtrfs_d_inode(const struct dentry *dentry)
 {
 	return d_inode(dentry);

@@ -34,6 +34,7 @@ void rbtrfs_inode_set_times(struct inode *inode, time64_t a_sec, u32 a_nsec,
 			    time64_t m_sec, u32 m_nsec, time64_t c_sec, u32 c_nsec);
 loff_t rbtrfs_i_size_read(const struct inode *inode);
 struct inode *rbtrfs_file_inode(const struct file *file);
+bool rbtrfs_file_writable(const struct file *file);
 struct inode *rbtrfs_d_inode(const struct dentry *dentry);
 const unsigned char *rbtrfs_dentry_name(const struct dentry *dentry, unsigned int *len);
 bool rbtrfs_dir_emit(struct dir_context *ctx, const char *name, int len, u64 ino,

@@ -1830,6 +1830,8 @@ impl<T: FileSystem> Tables<T> {
         ops.llseek = Some(bindings::generic_file_llseek);
         ops.read = Some(bindings::generic_read_dir);
         ops.iterate_shared = Some(iterate_shared::<T>);
+        ops.unlocked_ioctl = Some(super::ioctl::unlocked_ioctl::<T>);
+        ops.compat_ioctl = Some(bindings::compat_ptr_ioctl);
         if T::WRITABLE {
             ops.fsync = Some(fsync::<T>);
         }
@@ -1844,6 +1846,8 @@ impl<T: FileSystem> Tables<T> {
         ops.mmap = Some(bindings::generic_file_readonly_mmap);
         ops.splice_read = Some(bindings::filemap_splice_read);
         ops.open = Some(bindings::generic_file_open);
+        ops.unlocked_ioctl = Some(super::ioctl::unlocked_ioctl::<T>);
+        ops.compat_ioctl = Some(bindings::compat_ptr_ioctl);
         if T::WRITABLE {
             ops.write_iter = Some(bindings::generic_file_write_iter);
             // `generic_file_mmap` with our `page_mkwrite`, which reserves

@@ -22,6 +22,7 @@ pub mod errno;
 pub mod folio;
 pub mod fs;
 pub mod inode;
+pub mod ioctl;
 pub mod nofs;
 pub mod print;
 pub mod rwsem;

@@ -9,6 +9,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod backref;
 pub mod block_group;
 pub mod checksum;
 pub mod chunk_alloc;

@@ -26,6 +26,7 @@ use crate::messages::RateLimit;
 use crate::validate::{validate_super, SuperError, SuperInfo, Uuid};
 use crate::volumes::{block_group, ChunkInfo, ChunkItem, SysChunkIter};
 use kernel::prelude::*;
+use crate::rfs::rwsem::RwSemaphore;
 use kernel::new_mutex;
 use kernel::sync::{Arc, Mutex};
 
@@ -150,6 +151,86 @@ pub(crate) struct FsInfo {
     /// The compressed extent last decoded. Taken inside `state` (reads
     /// hold it), never the other way round.
     pub(crate) decompressed: Arc<Mutex<crate::file::DecompressedCache>>,
+    /// The trees as the last commit left them (C: `fs_info->commit_root_sem`
+    /// and each root's `commit_root`). A commit switches them with the
+    /// semaphore held for write, inside `state`; readers
+    /// ([`with_commit_roots`]) hold it for read and never take `state`.
+    pub(crate) commit_roots: Pin<KBox<RwSemaphore<CommitRoots>>>,
+}
+
+/// Every tree's root as of the last commit, and the chunk map to read them.
+pub(crate) struct CommitRoots {
+    /// The generation of that commit.
+    pub(crate) generation: u64,
+    roots: KVec<RootNode>,
+    chunks: KVec<ChunkInfo>,
+}
+
+impl CommitRoots {
+    /// The commit roots of `st` (what its last commit wrote).
+    fn of(st: &FsState) -> Result<Self> {
+        let mut roots = KVec::with_capacity(st.roots.len(), GFP_KERNEL)?;
+        for r in st.roots.iter() {
+            roots.push(r.commit, GFP_KERNEL)?;
+        }
+        Ok(Self { generation: st.generation, roots, chunks: chunks_copy(st)? })
+    }
+
+    /// Where tree `id` was committed.
+    pub(crate) fn root(&self, id: u64) -> Option<RootLoc> {
+        self.roots.iter().find(|r| r.objectid == id).map(|r| RootLoc {
+            bytenr: r.bytenr,
+            level: r.level,
+            generation: r.generation,
+        })
+    }
+}
+
+/// Searches of the commit roots (C: a path with `search_commit_root`),
+/// valid while [`with_commit_roots`] holds `commit_root_sem` for read.
+/// Every block they reach stays as it is meanwhile: blocks freed since
+/// that commit are pinned until the next switch, which waits for us.
+pub(crate) struct CommitView<'a> {
+    /// The roots searched.
+    pub(crate) roots: &'a CommitRoots,
+    /// Verified block reads.
+    pub(crate) reader: Reader<'a, SuperBlock<Btrfs>>,
+}
+
+impl CommitView<'_> {
+    /// Searches committed tree `tree` for `key` (see [`Reader::search`]);
+    /// `ENOENT` if the tree did not exist at that commit.
+    pub(crate) fn search(&self, tree: u64, key: &Key, path: &mut Path<Eb>) -> Result<bool> {
+        let root = self.roots.root(tree).ok_or(ENOENT)?;
+        self.reader.search(&root, key, path)
+    }
+
+    /// Moves `path` to the next item; false at the end of the tree.
+    pub(crate) fn next(&self, path: &mut Path<Eb>) -> Result<bool> {
+        self.reader.next(path)
+    }
+
+    /// Moves `path` to the previous item; false at the start of the tree.
+    pub(crate) fn prev(&self, path: &mut Path<Eb>) -> Result<bool> {
+        let r = path.prev_item(&self.reader);
+        self.reader.map_err(r)
+    }
+
+    /// Reports a corrupt item and returns `EUCLEAN`.
+    pub(crate) fn tree_err(&self, e: impl core::fmt::Display) -> Error {
+        self.reader.tree_err(e)
+    }
+}
+
+/// Runs `f` on the commit roots of `sb`, holding `commit_root_sem` for read
+/// (C: `down_read(&fs_info->commit_root_sem)` around a commit-root search).
+/// Keep `f` short: a commit waits for it before it can finish. `f` must
+/// not take the state lock (a commit holds it while it waits for us).
+pub(crate) fn with_commit_roots<R>(sb: &SuperBlock<Btrfs>, f: impl FnOnce(&CommitView<'_>) -> Result<R>) -> Result<R> {
+    let fs = sb.data();
+    let roots = fs.commit_roots.read();
+    let view = CommitView { roots: &roots, reader: Reader { dev: sb, geo: &fs.geo, chunks: &roots.chunks } };
+    f(&view)
 }
 
 impl FsInfo {
@@ -281,9 +362,6 @@ fn check_trees(sb: &SuperBlock<Btrfs>, st: &FsState, reader: &MReader<'_>) {
     }
 }
 
-/// Commits the running transaction of `sb`, if it changed anything (C:
-/// `btrfs_commit_transaction`). A failed commit aborts: the filesystem
-/// takes no more changes.
 /// Promises `bytes` of data space to a folio about to be dirtied (C:
 /// `btrfs_check_data_free_space`). Short of space and with `flush`, writes
 /// back the dirty page cache (whose promises become allocations) and
@@ -336,6 +414,12 @@ pub(crate) fn check_space_leaks(sb: &SuperBlock<Btrfs>) {
     }
 }
 
+/// Commits the running transaction of `sb`, if it changed anything (C:
+/// `btrfs_commit_transaction`). Once the superblocks are durable, the
+/// written blocks become the cache's clean copies and the commit roots are
+/// switched under `commit_root_sem`; then the space the transaction freed
+/// is unpinned. A failed commit aborts: the filesystem takes no more
+/// changes.
 pub(crate) fn commit(sb: &SuperBlock<Btrfs>) -> Result {
     let fs = sb.data();
     if !fs.writable() {
@@ -350,16 +434,23 @@ pub(crate) fn commit(sb: &SuperBlock<Btrfs>) -> Result {
     }
     let chunks = chunks_copy(&guard)?;
     let reader = Reader { dev: sb, geo: &fs.geo, chunks: &chunks };
-    match crate::transaction::commit(&mut guard, &reader, &DevWriter(sb)) {
-        Ok(blocks) => {
+    let switch = |st: &FsState, blocks: crate::mem::Vec<(u64, crate::mem::Vec<u8>)>| -> crate::error::Result {
+        let nomem = |_| crate::error::ENOMEM;
+        {
             // The written blocks are the clean copies now.
             let mut cache = fs.geo.cache.lock();
             for (bytenr, data) in blocks.into_kvec() {
-                let eb = Eb(Arc::new(data.into_kvec(), GFP_KERNEL)?);
-                cache.insert(bytenr, eb)?;
+                let eb = Eb(Arc::new(data.into_kvec(), GFP_KERNEL).map_err(nomem)?);
+                cache.insert(bytenr, eb).map_err(nomem)?;
             }
-            Ok(())
         }
+        let next = CommitRoots::of(st).map_err(nomem)?;
+        // Readers of the old commit roots finish first.
+        *fs.commit_roots.write() = next;
+        Ok(())
+    };
+    match crate::transaction::commit_switch(&mut guard, &reader, &DevWriter(sb), switch) {
+        Ok(()) => Ok(()),
         Err(e) => {
             btrfs_err!(sb.id(), "Transaction aborted (error {})", -e.0);
             btrfs_err!(sb.id(), "forced readonly");
@@ -752,6 +843,7 @@ pub(crate) fn open_ctree(sb: &NewSuperBlock<'_>, opts: &MountOptions) -> Result<
     }
     btrfs_info!(dev, "mounted subvolume {} {} (generation {}, {} chunks)",
         subvol, if writable { "read-write" } else { "read-only" }, generation, geo.chunks.len());
+    let commit_roots = KBox::pin_init(crate::new_rwsem!(CommitRoots::of(&state)?, "commit_root_sem"), GFP_KERNEL)?;
     let state = Arc::pin_init(new_mutex!(state, "rbtrfs_fs_state"), GFP_KERNEL)?;
     Ok(KBox::new(
         FsInfo {
@@ -766,6 +858,7 @@ pub(crate) fn open_ctree(sb: &NewSuperBlock<'_>, opts: &MountOptions) -> Result<
                 new_mutex!(crate::file::DecompressedCache::new(), "rbtrfs_decompressed"),
                 GFP_KERNEL,
             )?,
+            commit_roots,
         },
         GFP_KERNEL,
     )?)
@@ -840,7 +933,9 @@ pub(crate) fn remount_rw(sb: &SuperBlock<Btrfs>) -> Result {
         }
         let reader = Reader { dev: sb, geo: &fs.geo, chunks: &kchunks };
         let st = FsState::open(&reader, &buf, chunks, true).map_err(|why| refusal(dev, why))?;
+        let roots = CommitRoots::of(&st)?;
         *guard = st;
+        *fs.commit_roots.write() = roots;
     }
     fs.writable.store(true, core::sync::atomic::Ordering::Release);
     btrfs_info!(dev, "remounted read-write (generation {})", fs.state.lock().generation);

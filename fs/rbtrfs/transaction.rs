@@ -689,17 +689,40 @@ fn update_super(fs: &mut FsState, transid: u64) -> Result {
 /// logical address), for the caller's block cache. On error the
 /// filesystem is marked aborted and nothing further may be written.
 pub fn commit<S: TreeSource, D: Device>(fs: &mut FsState, src: &S, dev: &D) -> Result<Vec<(u64, Vec<u8>)>> {
+    commit_switch(fs, src, dev, |_, blocks| Ok(blocks))
+}
+
+/// Commits the running transaction like [`commit`], and calls `switch` once
+/// the superblocks are durable: `fs` then shows the new generation and
+/// every [`TreeRoot::commit`] is the root just written, and `switch` gets
+/// the written blocks. Space freed in the transaction is still pinned while
+/// `switch` runs; it is released after (C: `switch_commit_roots` runs
+/// before `btrfs_finish_extent_commit`). The kernel publishes the new
+/// commit roots there, under `commit_root_sem` held for write: a reader of
+/// the old commit roots (which hold it for read) finishes before the
+/// blocks only they reference can be allocated again.
+pub fn commit_switch<S: TreeSource, D: Device, R>(
+    fs: &mut FsState,
+    src: &S,
+    dev: &D,
+    switch: impl FnOnce(&FsState, Vec<(u64, Vec<u8>)>) -> Result<R>,
+) -> Result<R> {
     if fs.aborted {
         return Err(EROFS);
     }
-    let r = commit_inner(fs, src, dev);
+    let r = commit_inner(fs, src, dev, switch);
     if r.is_err() {
         fs.aborted = true;
     }
     r
 }
 
-fn commit_inner<S: TreeSource, D: Device>(fs: &mut FsState, src: &S, dev: &D) -> Result<Vec<(u64, Vec<u8>)>> {
+fn commit_inner<S: TreeSource, D: Device, R>(
+    fs: &mut FsState,
+    src: &S,
+    dev: &D,
+    switch: impl FnOnce(&FsState, Vec<(u64, Vec<u8>)>) -> Result<R>,
+) -> Result<R> {
     let transid = fs.transid();
     {
         let mut t = Trans::new(fs, src)?;
@@ -741,17 +764,20 @@ fn commit_inner<S: TreeSource, D: Device>(fs: &mut FsState, src: &S, dev: &D) ->
         }
     }
     dev.flush()?;
-    // Committed: the new roots are the commit roots, pinned space is free.
+    // Committed: the new roots are the commit roots, then pinned space is
+    // free.
     fs.generation = transid;
     for r in fs.roots.iter_mut() {
         r.commit = r.node;
     }
+    let blocks = fs.dirty.take();
+    let out = switch(fs, blocks)?;
     for g in fs.bgs.iter_mut() {
         while let Some((s, l)) = g.pinned.pop() {
             g.free.add(s, l)?;
         }
     }
-    Ok(fs.dirty.take())
+    Ok(out)
 }
 
 /// Initialises a block's header (for the B-tree code's new blocks).

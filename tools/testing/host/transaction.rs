@@ -17,7 +17,7 @@ use rbtrfs_core::ctree::{key_type, objectid, Key, Path};
 use rbtrfs_core::ctree_write::{del_items, insert_item, search_slot, WPath};
 use rbtrfs_core::error::{Errno, Result as CResult};
 use rbtrfs_core::extent_io::Overlay;
-use rbtrfs_core::transaction::{commit, FsState, Trans};
+use rbtrfs_core::transaction::{commit, commit_switch, FsState, Trans};
 use std::collections::BTreeMap;
 
 
@@ -52,9 +52,16 @@ impl Rng {
 /// Every xattr of the root directory, read through the current trees.
 fn read_xattrs(image: &Image, fs: &FsState) -> BTreeMap<Vec<u8>, Vec<u8>> {
     let ov = Overlay { dirty: &fs.dirty, src: image };
-    let root = fs.root(objectid::FS_TREE).unwrap();
+    read_xattrs_at(&ov, fs.root(objectid::FS_TREE).unwrap())
+}
+
+/// Every xattr of the root directory in the fs tree at `root`.
+fn read_xattrs_at<S: rbtrfs_core::ctree::TreeSource>(ov: &S, root: rbtrfs_core::extent_io::RootNode) -> BTreeMap<Vec<u8>, Vec<u8>>
+where
+    S::Error: core::fmt::Debug,
+{
     let mut p = Path::new();
-    p.search(&ov, root.bytenr, root.level, root.generation, &Key::new(256, key_type::XATTR_ITEM, 0)).unwrap();
+    p.search(ov, root.bytenr, root.level, root.generation, &Key::new(256, key_type::XATTR_ITEM, 0)).unwrap();
     let mut out = BTreeMap::new();
     while let Some(item) = p.item().unwrap() {
         if item.key.objectid != 256 || item.key.ty != key_type::XATTR_ITEM {
@@ -64,7 +71,7 @@ fn read_xattrs(image: &Image, fs: &FsState) -> BTreeMap<Vec<u8>, Vec<u8>> {
         let dl = u16::from_le_bytes([d[25], d[26]]) as usize;
         let nl = u16::from_le_bytes([d[27], d[28]]) as usize;
         out.insert(d[30..30 + nl].to_vec(), d[30 + nl..30 + nl + dl].to_vec());
-        if !p.next_item(&ov).unwrap() {
+        if !p.next_item(ov).unwrap() {
             break;
         }
     }
@@ -291,4 +298,59 @@ fn data_reservation_accounting() {
     let d = s.dev_item();
     assert!(d.total_bytes() - d.bytes_used() >= METADATA_KEEP, "data chunks took the metadata keep");
     assert!(fs.data_capacity() < 4 << 20, "{} bytes still counted after allocating {}", fs.data_capacity(), got);
+}
+
+/// The commit-root switch: when `commit_switch` calls back, the
+/// superblock names the new generation and every root's commit root is the
+/// one just written, while the space the transaction freed is still
+/// pinned, so the previous commit roots still read back whole (a reader
+/// holding `commit_root_sem` for read finishes on intact blocks). After
+/// the switch the pinned space is free.
+#[test]
+fn commit_roots_switch_before_unpin() {
+    let dir = Scratch::new("trans-croot");
+    let img = mkfs(&dir.0, "x.img", 128 << 20, &[]);
+    let (image, mut fs, dev) = open_rw(&img);
+    let mut model = BTreeMap::new();
+    {
+        let mut t = Trans::new(&mut fs, &image).unwrap();
+        for i in 0..400u32 {
+            let name = format!("user.a{}", i).into_bytes();
+            let value = vec![i as u8; 300];
+            set_xattr(&mut t, &name, &value).unwrap();
+            model.insert(name, value);
+        }
+    }
+    commit(&mut fs, &image, &dev).unwrap();
+    let old_root = fs.root(objectid::FS_TREE).unwrap();
+    let old_model = model.clone();
+    let gen = fs.generation;
+    {
+        let mut t = Trans::new(&mut fs, &image).unwrap();
+        for i in (0..400u32).step_by(3) {
+            let name = format!("user.a{}", i).into_bytes();
+            remove_xattr(&mut t, &name).unwrap();
+            model.remove(&name);
+        }
+    }
+    let pinned_before: u64 = fs.bgs.iter().map(|g| g.pinned_bytes()).sum();
+    assert_eq!(pinned_before, 0, "nothing is pinned before the commit");
+    let written = commit_switch(&mut fs, &image, &dev, |fs, blocks| {
+        assert_eq!(fs.generation, gen + 1);
+        for r in fs.roots.iter() {
+            assert_eq!(r.commit, r.node, "tree {}: commit root not switched", r.node.objectid);
+        }
+        let pinned: u64 = fs.bgs.iter().map(|g| g.pinned_bytes()).sum();
+        assert!(pinned > 0, "the COWed blocks of the old commit roots are still pinned");
+        // The previous commit's fs tree is intact on disk.
+        assert_eq!(read_xattrs_at(&image, old_root), old_model);
+        Ok(blocks.len())
+    })
+    .unwrap();
+    assert!(written > 0);
+    let pinned_after: u64 = fs.bgs.iter().map(|g| g.pinned_bytes()).sum();
+    assert_eq!(pinned_after, 0, "pinned space is free after the switch");
+    assert_eq!(read_xattrs(&image, &fs), model);
+    drop(fs);
+    btrfs_check(&img);
 }
