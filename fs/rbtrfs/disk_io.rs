@@ -160,8 +160,6 @@ pub(crate) struct FsInfo {
 
 /// Every tree's root as of the last commit, and the chunk map to read them.
 pub(crate) struct CommitRoots {
-    /// The generation of that commit.
-    pub(crate) generation: u64,
     roots: KVec<RootNode>,
     chunks: KVec<ChunkInfo>,
 }
@@ -173,16 +171,12 @@ impl CommitRoots {
         for r in st.roots.iter() {
             roots.push(r.commit, GFP_KERNEL)?;
         }
-        Ok(Self { generation: st.generation, roots, chunks: chunks_copy(st)? })
+        Ok(Self { roots, chunks: chunks_copy(st)? })
     }
 
-    /// Where tree `id` was committed.
-    pub(crate) fn root(&self, id: u64) -> Option<RootLoc> {
-        self.roots.iter().find(|r| r.objectid == id).map(|r| RootLoc {
-            bytenr: r.bytenr,
-            level: r.level,
-            generation: r.generation,
-        })
+    /// Tree `id` as committed.
+    pub(crate) fn node(&self, id: u64) -> Option<RootNode> {
+        self.roots.iter().find(|r| r.objectid == id).copied()
     }
 }
 
@@ -195,31 +189,6 @@ pub(crate) struct CommitView<'a> {
     pub(crate) roots: &'a CommitRoots,
     /// Verified block reads.
     pub(crate) reader: Reader<'a, SuperBlock<Btrfs>>,
-}
-
-impl CommitView<'_> {
-    /// Searches committed tree `tree` for `key` (see [`Reader::search`]);
-    /// `ENOENT` if the tree did not exist at that commit.
-    pub(crate) fn search(&self, tree: u64, key: &Key, path: &mut Path<Eb>) -> Result<bool> {
-        let root = self.roots.root(tree).ok_or(ENOENT)?;
-        self.reader.search(&root, key, path)
-    }
-
-    /// Moves `path` to the next item; false at the end of the tree.
-    pub(crate) fn next(&self, path: &mut Path<Eb>) -> Result<bool> {
-        self.reader.next(path)
-    }
-
-    /// Moves `path` to the previous item; false at the start of the tree.
-    pub(crate) fn prev(&self, path: &mut Path<Eb>) -> Result<bool> {
-        let r = path.prev_item(&self.reader);
-        self.reader.map_err(r)
-    }
-
-    /// Reports a corrupt item and returns `EUCLEAN`.
-    pub(crate) fn tree_err(&self, e: impl core::fmt::Display) -> Error {
-        self.reader.tree_err(e)
-    }
 }
 
 /// Runs `f` on the commit roots of `sb`, holding `commit_root_sem` for read
@@ -435,12 +404,12 @@ pub(crate) fn commit(sb: &SuperBlock<Btrfs>) -> Result {
     let chunks = chunks_copy(&guard)?;
     let reader = Reader { dev: sb, geo: &fs.geo, chunks: &chunks };
     let switch = |st: &FsState, blocks: crate::mem::Vec<(u64, crate::mem::Vec<u8>)>| -> crate::error::Result {
-        let nomem = |_| crate::error::ENOMEM;
+        let nomem = |_: Error| crate::error::ENOMEM;
         {
             // The written blocks are the clean copies now.
             let mut cache = fs.geo.cache.lock();
             for (bytenr, data) in blocks.into_kvec() {
-                let eb = Eb(Arc::new(data.into_kvec(), GFP_KERNEL).map_err(nomem)?);
+                let eb = Eb(Arc::new(data.into_kvec(), GFP_KERNEL).map_err(|_| crate::error::ENOMEM)?);
                 cache.insert(bytenr, eb).map_err(nomem)?;
             }
         }

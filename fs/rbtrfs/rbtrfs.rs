@@ -34,6 +34,7 @@ mod file;
 pub mod file_item;
 pub mod format;
 mod inode;
+mod ioctl;
 pub mod inode_ops;
 pub mod items;
 pub mod items_write;

@@ -209,6 +209,10 @@ impl FileSystem for Btrfs {
         crate::file::setattr(inode, attr)
     }
 
+    fn ioctl(file: &crate::rfs::ioctl::IoctlFile<'_, Self>, cmd: u32, arg: usize) -> Result<i32> {
+        crate::ioctl::ioctl(file, cmd, arg)
+    }
+
     fn fsync(inode: &INode<Self>, _start: i64, _end: i64, _datasync: bool) -> Result {
         crate::file::fsync(inode)
     }
