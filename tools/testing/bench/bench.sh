@@ -56,15 +56,40 @@ GENV=(BENCH_MODE="$MODE" BENCH_TAR="$TAR")
 for v in $(compgen -v BENCH_); do
     case "$v" in BENCH_MODE|BENCH_TAR|BENCH_TIMEOUT|BENCH_TAR_FILES) ;; *) GENV+=("$v=${!v}") ;; esac
 done
+ALL_WL=${BENCH_WORKLOADS:-seq rand meta tree snap}
 start=$(date +%s)
-set +e
-"$T/vm-run" --flavour "$FLAVOUR" --fs none --timeout "$TIMEOUT" --memory 4G --cpus 2 \
-    --rwdir "$RAW" --disk "$SCRATCH" -- env "${GENV[@]}" "$B/guest.sh" "$RAW" > "$OUT/guest.log" 2>&1
-vm_rc=$?
-set -e
+vm_rc=0; boots=0; : > "$OUT/guest.log"
+# One guest runs everything. If it dies (a kernel crash takes the guest with
+# it), the phase it was in is recorded as failed, its console is kept, and a
+# new guest goes on with the workloads not yet run; at most 3 boots.
+while :; do
+    boots=$((boots + 1))
+    todo=$ALL_WL
+    if [ $boots -gt 1 ]; then
+        todo=$(for w in $ALL_WL; do grep -qx "$w" "$RAW/done" 2>/dev/null || echo "$w"; done | tail -n +2 | xargs)
+        [ -n "$todo" ] || break
+        echo "bench: guest $boots for the workloads left: $todo"
+    fi
+    set +e
+    VM_RUN_CONSOLE=$OUT/console-$boots.log "$T/vm-run" --flavour "$FLAVOUR" --fs none --timeout "$TIMEOUT" \
+        --memory 4G --cpus 2 --rwdir "$RAW" --disk "$SCRATCH" -- \
+        env "${GENV[@]}" BENCH_WORKLOADS="$todo" BENCH_RESUME=$((boots > 1)) "$B/guest.sh" "$RAW" >> "$OUT/guest.log" 2>&1
+    rc=$?
+    set -e
+    [ $rc = 0 ] && break
+    vm_rc=$rc
+    echo "bench: guest $boots exited $rc; last lines:"; tail -n 8 "$OUT/guest.log"
+    # The phase it died in: the last "IMPL rep N: ROW" line of progress.log.
+    last=$(tail -n1 "$RAW/progress.log" | grep -E '^[0-9:]+   [a-z]+ rep [0-9]+: [a-z_]+$' || true)
+    if [ -n "$last" ]; then
+        read -r _ impl _ rep row _ <<<"$last"
+        printf '{"row":"%s","impl":"%s","rep":%s,"error":"the guest died in this phase (exit %s; console: console-%s.log)"}\n' \
+            "$row" "$impl" "${rep%:}" "$rc" "$boots" >> "$RAW/samples.jsonl"
+    fi
+    { [ $rc = 124 ] || [ $boots -ge 3 ]; } && break
+done
 elapsed=$(( $(date +%s) - start ))
 rm -f "$SCRATCH"
-[ $vm_rc = 0 ] || { echo "bench: the guest exited $vm_rc; last lines:"; tail -n 15 "$OUT/guest.log"; }
 
 # perf reports (BENCH_PROFILE=1): Rust symbols demangled, kept in DIR/profile.
 if [ -d "$RAW/profile" ]; then
@@ -73,7 +98,7 @@ if [ -d "$RAW/profile" ]; then
     echo "bench: perf reports in $OUT/profile/"
 fi
 
-report=(python3 "$B/report.py" --raw "$RAW" --out "$OUT" --elapsed "$elapsed" --vm-rc "$vm_rc" --flavour "$FLAVOUR")
+report=(python3 "$B/report.py" --raw "$RAW" --out "$OUT" --elapsed "$elapsed" --vm-rc "$vm_rc" --boots "$boots" --flavour "$FLAVOUR")
 if [ "$MODE" = smoke ]; then
     "${report[@]}" --require-complete
 else

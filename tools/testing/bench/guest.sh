@@ -15,13 +15,15 @@
 #                  check {"check","impl","workload","ok","detail"}
 #   meta.json      sizes, repetitions, kernel, tool versions
 #   progress.log   what ran when (shows where a killed guest stopped)
+#   done           the workloads finished, one a line
 #   profile/       with BENCH_PROFILE=1: perf reports, one extra run per
 #                  workload and implementation (not part of the samples)
 # Benchmarks never fail: a failing row is recorded and the rest goes on.
 #
 # Environment: BENCH_MODE=full|smoke, BENCH_REPS, BENCH_WORKLOADS (subset of
 # "seq rand meta tree snap"), BENCH_TAR (tarball for the tree workload),
-# BENCH_PROFILE=1, and size overrides BENCH_SEQ_MB, BENCH_RAND_FILE_MB,
+# BENCH_PROFILE=1, BENCH_CRASH_IN=ROW (crash the guest there: tests the
+# recovery in bench.sh), and size overrides BENCH_SEQ_MB, BENCH_RAND_FILE_MB,
 # BENCH_RAND_IO_MB, BENCH_META_FILES, BENCH_META_DIRS, BENCH_SNAP_FILES.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -45,8 +47,8 @@ DEV=/dev/vda
 MNT=/tmp/bench-mnt
 SAMPLES=$OUT/samples.jsonl
 mkdir -p "$MNT" "$OUT"
-: > "$SAMPLES"
-: > "$OUT/progress.log"
+# BENCH_RESUME=1 (bench.sh, after a guest died): append to what the dead guest wrote.
+[ "${BENCH_RESUME:-0}" = 1 ] || { : > "$SAMPLES"; : > "$OUT/progress.log"; : > "$OUT/done"; }
 # Kernel trouble, as in guest/lib.sh, plus hung tasks.
 BAD_DMESG='WARNING:|BUG:|Oops|INFO: possible|possible circular locking|possible recursive locking|lockdep|UBSAN:|BTRFS error|BTRFS critical|kmemleak: [0-9]+ new suspected|trying to register non-static key|oom-kill|Call Trace|blocked for more than'
 
@@ -56,6 +58,7 @@ jstr() { python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$1"; }
 emit() { [ $PROFILING = 1 ] && return; echo "{\"row\":\"$1\",\"impl\":\"$2\",\"rep\":$3,\"value\":$4}" >> "$SAMPLES"; }
 emit_error() { [ $PROFILING = 1 ] && return; echo "{\"row\":\"$1\",\"impl\":\"$2\",\"rep\":$3,\"error\":$(jstr "$4")}" >> "$SAMPLES"; }
 emit_na() { [ $PROFILING = 1 ] && return; echo "{\"row\":\"$1\",\"impl\":\"$2\",\"rep\":$3,\"na\":$(jstr "$4")}" >> "$SAMPLES"; }
+emit_io() { [ $PROFILING = 1 ] && return; echo "{\"row\":\"$1\",\"impl\":\"$2\",\"rep\":$3,\"io\":$4}" >> "$SAMPLES"; }
 emit_check() { echo "{\"check\":\"$1\",\"impl\":\"$2\",\"workload\":\"$3\",\"ok\":$4,\"detail\":$(jstr "$5")}" >> "$SAMPLES"; }
 drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 
@@ -92,7 +95,14 @@ phase() {
         perf_pid=$!
         sleep 1
     fi
+    local io0 io1
+    io0=$(cat /sys/block/vda/stat)
+    # Test hook for bench.sh's recovery: crash the guest in this phase.
+    if [ "${BENCH_CRASH_IN:-}" = "$row" ] && [ "${BENCH_RESUME:-0}" = 0 ]; then
+        echo 1 > /proc/sys/kernel/sysrq; echo c > /proc/sysrq-trigger
+    fi
     "$@" > /tmp/phase.out 2> /tmp/phase.err || rc=$?
+    io1=$(cat /sys/block/vda/stat)
     if [ -n "$perf_pid" ]; then
         kill -INT "$perf_pid"; wait "$perf_pid"
         profile_report "$row"
@@ -109,6 +119,13 @@ phase() {
     fi
     log "    = $val"
     emit "$row" "$IMPL" "$REP" "$val"
+    # Block requests the phase sent to the disk (/sys/block/vda/stat: reads,
+    # read sectors, writes, write sectors, discards, flushes), to tell where
+    # a slow row's time goes.
+    emit_io "$row" "$IMPL" "$REP" "$(awk -v a="$io0" -v b="$io1" 'BEGIN {
+        split(a, x); split(b, y)
+        printf "{\"reads\":%d,\"read_kib\":%d,\"writes\":%d,\"write_kib\":%d,\"discards\":%d,\"flushes\":%d}",
+            y[1]-x[1], (y[3]-x[3])/2, y[5]-x[5], (y[7]-x[7])/2, y[12]-x[12], y[16]-x[16] }')"
 }
 
 # profile_report ROW: perf's views of the last recording, while the module
@@ -281,7 +298,7 @@ run_one() {
 
 raw_applies() { [ "$1" = seq ] || [ "$1" = rand ]; }
 
-python3 - "$OUT/meta.json" <<EOF
+[ "${BENCH_RESUME:-0}" = 1 ] || python3 - "$OUT/meta.json" <<EOF
 import json, platform, subprocess, sys
 def out(cmd):
     try:
@@ -322,5 +339,6 @@ for wl in $WORKLOADS; do
         done
         PROFILING=0
     fi
+    echo "$wl" >> "$OUT/done"
 done
 log "done"

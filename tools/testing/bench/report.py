@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 """Turn one guest run's samples into the benchmark table, JSON and chart.
 
-usage: report.py --raw DIR --out DIR [--elapsed S] [--vm-rc N]
+usage: report.py --raw DIR --out DIR [--elapsed S] [--vm-rc N] [--boots N]
                  [--flavour F] [--require-complete]
 
 Reads DIR/samples.jsonl and DIR/meta.json (written by guest.sh), prints the
@@ -81,6 +81,25 @@ def summarize(entries, reps):
     return r
 
 
+def io_median(entries):
+    """Block I/O counters of a row's repetitions: the median of each."""
+    if not entries:
+        return None
+    return {k: statistics.median(e[k] for e in entries) for k in entries[0]}
+
+
+def io_cell(io):
+    if not io:
+        return "–"
+    parts = []
+    for n, kib, what in (("reads", "read_kib", "reads"), ("writes", "write_kib", "writes")):
+        if io[n]:
+            parts.append(f"{io[n]:.0f} {what} × {io[kib] / io[n]:.0f} KiB")
+    if io.get("flushes"):
+        parts.append(f"{io['flushes']:.0f} flushes")
+    return ", ".join(parts) or "none"
+
+
 def cell(r, unit):
     if r is None:
         return ""
@@ -151,13 +170,13 @@ def main():
         meta = json.load(open(os.path.join(raw, "meta.json")))
     except (OSError, ValueError):
         pass
-    samples, checks = [], []
+    samples, checks, ios = [], [], []
     try:
         for line in open(os.path.join(raw, "samples.jsonl")):
             line = line.strip()
             if line:
                 e = json.loads(line)
-                (checks if "check" in e else samples).append(e)
+                (checks if "check" in e else ios if "io" in e else samples).append(e)
     except OSError:
         pass
     reps = meta.get("reps", 0)
@@ -176,6 +195,9 @@ def main():
             if impl == "raw" and not raw_applies:
                 continue
             r[impl] = summarize([e for e in samples if e["row"] == rid and e["impl"] == impl], reps)
+            io = io_median([e["io"] for e in ios if e["row"] == rid and e["impl"] == impl])
+            if io:
+                r[impl]["io"] = io
         rb, cb = r["rbtrfs"], r["cbtrfs"]
         if rb["status"] == "ok" and cb["status"] == "ok" and rb["median"] > 0 and cb["median"] > 0:
             r["ratio"] = round(rb["median"] / cb["median"] if higher else cb["median"] / rb["median"], 3)
@@ -190,7 +212,7 @@ def main():
     bad_checks = [c for c in checks if not c["ok"]]
     result = {"date": date, "machine": machine, "mode": meta.get("mode"), "reps": reps,
               "sizes": meta.get("sizes"), "tools": meta.get("tools"), "guest": meta.get("guest"),
-              "elapsed_s": elapsed, "guest_exit": vm_rc,
+              "elapsed_s": elapsed, "guest_exit": vm_rc, "guest_boots": int(arg("--boots", "1")),
               "ratio_definition": "> 1.0 means rbtrfs is faster: rbtrfs/C for MiB/s and IOPS, C/rbtrfs for seconds",
               "rows": rows, "checks": checks}
     os.makedirs(out, exist_ok=True)
@@ -207,6 +229,11 @@ def main():
         ratio = f"{r['ratio']:.2f}×" if r.get("ratio") else "–"
         md.append(f"| {r['workload']} | {r['unit']} | {cell(r['rbtrfs'], r['unit'])} | "
                   f"{cell(r['cbtrfs'], r['unit'])} | {ratio} | {cell(r.get('raw'), r['unit'])} |")
+    if ios:
+        md += ["", "Block requests to the disk per phase (median; from /sys/block/vda/stat):", "",
+               "| row | rbtrfs | C btrfs |", "|---|---|---|"]
+        for r in rows:
+            md.append(f"| {r['short']} | {io_cell(r['rbtrfs'].get('io'))} | {io_cell(r['cbtrfs'].get('io'))} |")
     nck = [c for c in checks if c["check"] == "btrfs check"]
     ndm = [c for c in checks if c["check"] == "dmesg"]
     md.append("")
@@ -215,8 +242,10 @@ def main():
               + ("." if not bad_checks else "; problems:"))
     for c in bad_checks:
         md.append(f"- {c['impl']} {c['workload']}: {c['check']}: {c['detail']}")
+    boots = int(arg("--boots", "1"))
     if vm_rc:
-        md.append(f"- the guest exited {vm_rc} (124: killed at the timeout)")
+        md.append(f"- the guest exited {vm_rc} (124: killed at the timeout)"
+                  + (f"; {boots} guests booted in all, each going on with the workloads left" if boots > 1 else ""))
     table = "\n".join(md) + "\n"
     open(os.path.join(out, "table.md"), "w").write(table)
     open(os.path.join(out, "ratios.svg"), "w").write(
