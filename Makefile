@@ -5,6 +5,8 @@
 #   make            build rbtrfs.ko (and the kernel it needs, once, cached)
 #   make run        the guest demo
 #   make check      all tests: host cargo tests + guest tests, ends "N passed, N failed"
+#   make bench      rbtrfs vs C btrfs benchmarks in one guest (plain kernel);
+#                   results in build/bench/ (BENCH_PROFILE=1 adds perf reports)
 #   make deps       install the toolchain and tools (idempotent; the others call it)
 #
 # The kernel tree is built in ~/.cache/rbtrfs/ (RBTRFS_CACHE), keyed by
@@ -14,7 +16,7 @@
 FLAVOUR ?= debug
 T := tools/testing
 
-.PHONY: all deps kernel module run check host-test guest-test clean
+.PHONY: all deps kernel module run check bench host-test guest-test clean
 
 all: module
 
@@ -39,6 +41,12 @@ guest-test: module
 
 check: module
 	@$(T)/check.sh all
+
+# Benchmarks run on the plain kernel (no lockdep, kmemleak, list debugging).
+# They never fail the build: slow or failed rows are reported in the table.
+bench: FLAVOUR = plain
+bench: kernel
+	@$(T)/bench/bench.sh --flavour $(FLAVOUR)
 
 clean:
 	rm -rf build target

@@ -75,6 +75,16 @@ if [ "$MODE" = guest ] || [ "$MODE" = all ]; then
         done < <(grep -E '^(PASS|FAIL) ' "$log" | tr -d '\r')
         grep -q 'guest: [0-9]* passed, [0-9]* failed' "$log" || fail "guest run $(basename "$log") ended without a summary"
     done
+    # make bench's harness at tiny sizes, one repetition: passes when every
+    # row is measured on rbtrfs and C btrfs (and the raw disk where it
+    # applies) and every btrfs check and dmesg check after each run is clean.
+    # Timings never decide it. The debug kernel: make check has it already.
+    echo "== guest: benchmark harness smoke (make bench at tiny sizes)"
+    if "$T/bench/bench.sh" --smoke --flavour debug --out "$LOGDIR/bench" > "$LOGDIR/bench-smoke.log" 2>&1; then
+        pass "bench smoke: every row measured on rbtrfs and C btrfs, btrfs check and dmesg clean"
+    else
+        tail -n 30 "$LOGDIR/bench-smoke.log"; fail "bench smoke (see build/check/bench-smoke.log)"
+    fi
     echo "== guest: vm-run itself"
     if "$T/vm-run" --timeout 300 --disk "$IMG/x.img:1G" -- grep -w btrfs /proc/filesystems >/dev/null; then
         pass "vm-run: grep -w btrfs /proc/filesystems exits 0"; else fail "vm-run: grep btrfs"; fi

@@ -13,7 +13,8 @@ mkdir -p "$CACHE"
 APT_PKGS=(clang lld llvm libclang-dev bc flex bison libelf-dev libssl-dev cpio kmod
           make git xz-utils rsync python3-venv
           linux-source-6.12 qemu-system-x86 btrfs-progs fio xfsprogs attr acl
-          busybox-static e2fsprogs util-linux udev)
+          busybox-static e2fsprogs util-linux udev
+          linux-perf)   # make bench: fio (above) and perf (BENCH_PROFILE=1) in the guest
 
 need_apt=()
 for p in "${APT_PKGS[@]}"; do
