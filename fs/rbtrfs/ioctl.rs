@@ -122,7 +122,9 @@ fn ino_lookup(f: &IoctlFile<'_, Btrfs>, arg: usize) -> Result<i32> {
             return Err(EPERM);
         }
         let path = with_view(inode.super_block(), |v| {
-            let root = v.root(tree)?;
+            // A tree id from user space: a missing one is not an error
+            // worth logging.
+            let root = v.state.root(tree).ok_or(ENOENT)?;
             backref::dir_path(v.overlay(), &root, dir).map_err(|e| walk_err(f, e))
         })?;
         let path = path.ok_or(ENOENT)?;
