@@ -11,7 +11,7 @@ rm -f "$IMG"; truncate -s 256M "$IMG"
 LOOP=$(losetup -f --show "$IMG")
 REF=$(mktemp -d /tmp/ref.XXXXXX)
 DUMP=/tmp/logical.dump
-trap 'kill ${CHURN:-} 2>/dev/null; umount "$MNT" 2>/dev/null || true; losetup -d "$LOOP" 2>/dev/null || true; rm -rf "$IMG" "$REF"' EXIT
+trap 'kill ${CHURN:-} 2>/dev/null || true; umount "$MNT" 2>/dev/null || true; losetup -d "$LOOP" 2>/dev/null || true; rm -rf "$IMG" "$REF"' EXIT
 mkfs_btrfs "$LOOP"
 try_mount "$LOOP" "$MNT" || fail "mount: $MOUNT_ERR"
 # Files of 4 KiB to 1 MiB in nested directories, some written in pieces
