@@ -245,6 +245,22 @@ pub trait FileSystem: Sized + 'static {
         Err(EROFS)
     }
 
+    /// Objects in the filesystem's own caches that memory reclaim may free
+    /// (`super_operations.nr_cached_objects`): the superblock's shrinker
+    /// counts them beside its dentries and inodes, and frees them with
+    /// [`FileSystem::free_cached_objects`]; so does `drop_caches`.
+    fn nr_cached_objects(_sb: &SuperBlock<Self>) -> usize {
+        0
+    }
+
+    /// Frees up to `nr` cached objects and returns how many went. Called
+    /// from memory reclaim (only for allocations that allow filesystem
+    /// recursion): it must not allocate, nor take a lock that is held
+    /// around an allocation.
+    fn free_cached_objects(_sb: &SuperBlock<Self>, _nr: usize) -> usize {
+        0
+    }
+
     /// `ioctl(2)` on an open file or directory: `arg` is the user-space
     /// argument. Unknown commands are `ENOTTY`.
     fn ioctl(_file: &super::ioctl::IoctlFile<'_, Self>, _cmd: u32, _arg: usize) -> Result<i32> {
@@ -458,6 +474,8 @@ impl<T: FileSystem> Tables<T> {
         ops.alloc_inode = Some(inode::alloc_inode::<T>);
         ops.free_inode = Some(inode::free_inode::<T>);
         ops.statfs = Some(statfs::<T>);
+        ops.nr_cached_objects = Some(nr_cached_objects::<T>);
+        ops.free_cached_objects = Some(free_cached_objects::<T>);
         if T::WRITABLE {
             ops.sync_fs = Some(sync_fs::<T>);
             ops.evict_inode = Some(inode::evict_inode::<T>);
@@ -699,6 +717,35 @@ unsafe extern "C" fn sync_fs<T: FileSystem>(sb: *mut bindings::super_block, wait
     // SAFETY: Mounted, so its data is set and the device open.
     let sb = unsafe { SuperBlock::<T>::from_raw(sb) };
     from_result(|| T::sync_fs(sb, wait != 0).map(|()| 0))
+}
+
+/// `super_operations.nr_cached_objects`.
+///
+/// # Safety
+///
+/// Called by the superblock's shrinker with `s_umount` held shared, so the
+/// superblock is mounted (`SB_BORN`, root set) and its data is set.
+unsafe extern "C" fn nr_cached_objects<T: FileSystem>(
+    sb: *mut bindings::super_block,
+    _sc: *mut bindings::shrink_control,
+) -> kernel::ffi::c_long {
+    // SAFETY: As above.
+    let sb = unsafe { SuperBlock::<T>::from_raw(sb) };
+    T::nr_cached_objects(sb).min(kernel::ffi::c_long::MAX as usize) as kernel::ffi::c_long
+}
+
+/// `super_operations.free_cached_objects`.
+///
+/// # Safety
+///
+/// As for [`nr_cached_objects`]; `sc` is the shrinker's valid control.
+unsafe extern "C" fn free_cached_objects<T: FileSystem>(
+    sb: *mut bindings::super_block,
+    sc: *mut bindings::shrink_control,
+) -> kernel::ffi::c_long {
+    // SAFETY: As above; `nr_to_scan` is set by `super_cache_scan`.
+    let (sb, nr) = unsafe { (SuperBlock::<T>::from_raw(sb), (*sc).nr_to_scan) };
+    T::free_cached_objects(sb, nr as usize).min(kernel::ffi::c_long::MAX as usize) as kernel::ffi::c_long
 }
 
 /// `super_operations.put_super` (unmount, after the inodes are evicted).

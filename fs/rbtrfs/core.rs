@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod backref;
+pub mod block_cache;
 pub mod block_group;
 pub mod checksum;
 pub mod chunk_alloc;

@@ -57,37 +57,12 @@ pub(crate) struct RootLoc {
     pub(crate) generation: u64,
 }
 
-/// Verified tree blocks kept for reuse (C: the extent buffer cache), keyed
-/// by logical address; replaced first in, first out. The filesystem is
-/// read-only while mounted, so a cached block never goes stale.
-pub(crate) struct BlockCache {
-    entries: KVec<(u64, Eb)>,
-    next: usize,
-}
+/// Bytes of tree blocks the cache holds at most (its blocks go back to
+/// memory reclaim and `drop_caches` through the superblock's shrinker).
+const BLOCK_CACHE_BYTES: usize = 64 << 20;
 
-impl BlockCache {
-    /// Blocks kept (2 MiB of 16 KiB nodes).
-    const CAPACITY: usize = 128;
-
-    fn get(&self, bytenr: u64) -> Option<Eb> {
-        self.entries.iter().find(|(b, _)| *b == bytenr).map(|(_, eb)| eb.clone())
-    }
-
-    fn insert(&mut self, bytenr: u64, eb: Eb) -> Result {
-        // A block rewritten at the same address replaces the old copy.
-        if let Some(e) = self.entries.iter_mut().find(|(b, _)| *b == bytenr) {
-            e.1 = eb;
-            return Ok(());
-        }
-        if self.entries.len() < Self::CAPACITY {
-            self.entries.push((bytenr, eb), GFP_KERNEL)?;
-        } else {
-            self.entries[self.next] = (bytenr, eb);
-            self.next = (self.next + 1) % Self::CAPACITY;
-        }
-        Ok(())
-    }
-}
+/// The tree block cache of a mount.
+pub(crate) type BlockCache = crate::block_cache::BlockCache<Eb>;
 
 /// What is needed to read tree blocks and data: geometry and the chunk map.
 pub(crate) struct Geometry {
@@ -406,11 +381,16 @@ pub(crate) fn commit(sb: &SuperBlock<Btrfs>) -> Result {
     let switch = |st: &FsState, blocks: crate::mem::Vec<(u64, crate::mem::Vec<u8>)>| -> crate::error::Result {
         let nomem = |_: Error| crate::error::ENOMEM;
         {
-            // The written blocks are the clean copies now.
-            let mut cache = fs.geo.cache.lock();
+            // The written blocks are the clean copies now. (Allocate
+            // before taking the cache lock: reclaim shrinks the cache.)
+            let mut ebs = KVec::with_capacity(blocks.len(), GFP_KERNEL).map_err(|_| crate::error::ENOMEM)?;
             for (bytenr, data) in blocks.into_kvec() {
                 let eb = Eb(Arc::new(data.into_kvec(), GFP_KERNEL).map_err(|_| crate::error::ENOMEM)?);
-                cache.insert(bytenr, eb).map_err(nomem)?;
+                ebs.push((bytenr, eb), GFP_KERNEL).map_err(|_| crate::error::ENOMEM)?;
+            }
+            let mut cache = fs.geo.cache.lock();
+            for (bytenr, eb) in ebs {
+                cache.insert(bytenr, eb);
             }
         }
         let next = CommitRoots::of(st).map_err(nomem)?;
@@ -458,7 +438,7 @@ impl<D: BlockDevice> TreeSource for Reader<'_, D> {
             }
         }
         let eb = self.read_tree_block_uncached(logical, level, generation)?;
-        self.geo.cache.lock().insert(logical, eb.clone())?;
+        self.geo.cache.lock().insert(logical, eb.clone());
         Ok(eb)
     }
 }
@@ -751,7 +731,13 @@ pub(crate) fn open_ctree(sb: &NewSuperBlock<'_>, opts: &MountOptions) -> Result<
         sectorsize: info.sectorsize,
         chunks: KVec::new(),
         rl: RateLimit::new(),
-        cache: Arc::pin_init(new_mutex!(BlockCache { entries: KVec::new(), next: 0 }, "rbtrfs_block_cache"), GFP_KERNEL)?,
+        cache: Arc::pin_init(
+            new_mutex!(
+                BlockCache::new(BLOCK_CACHE_BYTES / info.nodesize.max(4096) as usize).map_err(|_| ENOMEM)?,
+                "rbtrfs_block_cache"
+            ),
+            GFP_KERNEL,
+        )?,
     };
     // Bootstrap: the system chunks in the superblock map the chunk tree.
     let array = disk.sys_chunk_array();
@@ -952,4 +938,17 @@ fn read_chunk_tree(sb: &NewSuperBlock<'_>, geo: &mut Geometry, chunk_root: &Root
         geo.insert_chunk(*info)?;
     }
     Ok(())
+}
+
+/// Tree blocks memory reclaim may take back (the superblock shrinker's
+/// count).
+pub(crate) fn cached_blocks(sb: &SuperBlock<Btrfs>) -> usize {
+    sb.data().geo.cache.lock().len()
+}
+
+/// Drops up to `nr` cached tree blocks for memory reclaim or
+/// `drop_caches`; returns how many went. Blocks in use elsewhere stay
+/// allocated until their last user drops them.
+pub(crate) fn shrink_block_cache(sb: &SuperBlock<Btrfs>, nr: usize) -> usize {
+    sb.data().geo.cache.lock().shrink(nr)
 }

@@ -17,6 +17,7 @@ pub mod rfs;
 mod messages;
 
 pub mod backref;
+pub mod block_cache;
 pub mod block_group;
 pub mod checksum;
 pub mod chunk_alloc;

@@ -209,6 +209,14 @@ impl FileSystem for Btrfs {
         crate::file::setattr(inode, attr)
     }
 
+    fn nr_cached_objects(sb: &SuperBlock<Self>) -> usize {
+        crate::disk_io::cached_blocks(sb)
+    }
+
+    fn free_cached_objects(sb: &SuperBlock<Self>, nr: usize) -> usize {
+        crate::disk_io::shrink_block_cache(sb, nr)
+    }
+
     fn ioctl(file: &crate::rfs::ioctl::IoctlFile<'_, Self>, cmd: u32, arg: usize) -> Result<i32> {
         crate::ioctl::ioctl(file, cmd, arg)
     }
