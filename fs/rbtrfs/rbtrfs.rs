@@ -16,6 +16,7 @@ pub mod rfs;
 #[macro_use]
 mod messages;
 
+mod acl;
 pub mod block_group;
 pub mod checksum;
 pub mod chunk_alloc;
