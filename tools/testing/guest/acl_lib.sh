@@ -7,7 +7,7 @@ as_user() { setpriv --reuid=1000 --regid=1000 --clear-groups "$@"; }
 # expect_acl WHERE FILE TEXT: getfacl -cn of FILE is exactly TEXT.
 expect_acl() {
     local got
-    got=$(getfacl -cn "$2") || fail "$1: getfacl $2"
+    got=$(getfacl -cnp "$2") || fail "$1: getfacl $2"
     [ "$got" = "$3" ] || { printf '%s\n--- wanted:\n%s\n' "$got" "$3"; fail "$1: getfacl $2"; }
 }
 expect_mode() { [ "$(stat -c %a "$2")" = "$3" ] || fail "$1: $2 has mode $(stat -c %a "$2"), not $3"; }
