@@ -91,18 +91,28 @@ impl PosixAcl {
     /// (`posix_acl_to_xattr`, ids of the initial user namespace).
     pub fn to_xattr(&self) -> Result<KVec<u8>> {
         // SAFETY: The ACL is live (type invariants).
-        let size = unsafe { bindings::rbtrfs_posix_acl_xattr_size(self.raw()) };
-        let mut buf = KVec::from_elem(0u8, size, GFP_KERNEL)?;
-        // SAFETY: The ACL is live; `buf` is valid for `size` bytes of writes.
-        let n = unsafe { bindings::rbtrfs_posix_acl_to_xattr(self.raw(), buf.as_mut_ptr().cast(), size) };
-        if n < 0 {
-            return Err(Error::from_errno(n));
-        }
-        if n as usize != size {
-            return Err(EINVAL);
-        }
-        Ok(buf)
+        unsafe { xattr_of(self.raw()) }
     }
+}
+
+/// The xattr format of `acl` (`posix_acl_to_xattr`).
+///
+/// # Safety
+///
+/// `acl` is a live ACL, not changed during the call.
+unsafe fn xattr_of(acl: *mut bindings::posix_acl) -> Result<KVec<u8>> {
+    // SAFETY: The ACL is live (safety contract).
+    let size = unsafe { bindings::rbtrfs_posix_acl_xattr_size(acl) };
+    let mut buf = KVec::from_elem(0u8, size, GFP_KERNEL)?;
+    // SAFETY: The ACL is live; `buf` is valid for `size` bytes of writes.
+    let n = unsafe { bindings::rbtrfs_posix_acl_to_xattr(acl, buf.as_mut_ptr().cast(), size) };
+    if n < 0 {
+        return Err(Error::from_errno(n));
+    }
+    if n as usize != size {
+        return Err(EINVAL);
+    }
+    Ok(buf)
 }
 
 impl Drop for PosixAcl {
@@ -261,17 +271,14 @@ pub(crate) unsafe extern "C" fn set_acl<T: FileSystem>(
             return r;
         }
     }
-    let value = match NonNull::new(acl) {
-        None => None,
-        Some(p) => {
-            // Borrow the caller's reference without taking one: this is
-            // never dropped (`ManuallyDrop`), so the count is unchanged.
-            // INVARIANT: live for the call, shared, not changed.
-            let borrowed = core::mem::ManuallyDrop::new(PosixAcl(p));
-            match borrowed.to_xattr() {
-                Ok(v) => Some(v),
-                Err(e) => return e.to_errno(),
-            }
+    let value = if acl.is_null() {
+        None
+    } else {
+        // SAFETY: The caller holds a reference on the ACL for the call, and
+        // the VFS does not change an ACL it passes to `set_acl`.
+        match unsafe { xattr_of(acl) } {
+            Ok(v) => Some(v),
+            Err(e) => return e.to_errno(),
         }
     };
     // The new mode goes in first, as in C btrfs: an inode write racing
