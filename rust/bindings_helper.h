@@ -14,6 +14,8 @@
 #include <linux/iomap.h>
 #include <linux/module.h>
 #include <linux/pagemap.h>
+#include <linux/posix_acl.h>
+#include <linux/posix_acl_xattr.h>
 #include <linux/printk.h>
 #include <linux/rwsem.h>
 #include <linux/statfs.h>
@@ -35,6 +37,7 @@
 const unsigned long RBTRFS_FS_REQUIRES_DEV = FS_REQUIRES_DEV;
 const unsigned long RBTRFS_SB_RDONLY = SB_RDONLY;
 const unsigned long RBTRFS_SB_NOSEC = SB_NOSEC;
+const unsigned long RBTRFS_SB_POSIXACL = SB_POSIXACL;
 const long long RBTRFS_MAX_LFS_FILESIZE = MAX_LFS_FILESIZE;
 const unsigned int RBTRFS_S_IFMT = S_IFMT;
 const unsigned long RBTRFS_I_NEW = I_NEW;

@@ -152,6 +152,34 @@ pub trait FileSystem: Sized + 'static {
         Err(EROFS)
     }
 
+    /// Whether the filesystem keeps POSIX ACLs in the `system.posix_acl_*`
+    /// attributes (see [`super::acl`]): inodes other than symlinks then get
+    /// `get_inode_acl` (reading them with [`FileSystem::get_xattr`]) and,
+    /// with [`FileSystem::WRITABLE`], `set_acl` ([`FileSystem::set_acl`]).
+    /// The VFS uses them on superblocks with `SB_POSIXACL` only, which a
+    /// mount gets unless [`FileSystem::posix_acl_option`] says no. There the
+    /// VFS does not apply the umask to new inodes: the creating callbacks
+    /// must ([`NewINode::inherit_acls`](inode::NewINode::inherit_acls)).
+    const POSIX_ACL: bool = false;
+
+    /// What the mount options in `opts` say about POSIX ACLs (`acl`,
+    /// `noacl`): `None` if nothing, which means on for a new mount and
+    /// unchanged for a remount. Only used with [`FileSystem::POSIX_ACL`].
+    fn posix_acl_option(_opts: &Self::Options) -> Option<bool> {
+        None
+    }
+
+    /// Stores a POSIX ACL: sets attribute `name` (`system.posix_acl_access`
+    /// or `system.posix_acl_default`) to `value` (xattr format), or removes
+    /// it with `None` (an absent one is no error), and writes the inode's
+    /// mode `mode` (type and permission bits, already in the in-core inode)
+    /// with a new change time, all in one transaction. Called with the inode
+    /// locked, only with [`FileSystem::POSIX_ACL`] and
+    /// [`FileSystem::WRITABLE`].
+    fn set_acl(_inode: &INode<Self>, _name: &[u8], _value: Option<&[u8]>, _mode: u16) -> Result {
+        Err(super::errno::eopnotsupp())
+    }
+
     /// `statfs` figures.
     fn statfs(sb: &SuperBlock<Self>) -> Result<StatFs>;
 
@@ -585,6 +613,13 @@ unsafe extern "C" fn reconfigure<T: FileSystem>(fc: *mut bindings::fs_context) -
         if !ro && !T::WRITABLE {
             return Err(EROFS);
         }
+        if let Some(on) = T::posix_acl_option(opts).filter(|_| T::POSIX_ACL) {
+            // SAFETY: A remount of a live superblock, under `s_umount`; the
+            // VFS's own update of `s_flags` after this keeps the bits
+            // outside `sb_flags_mask` (`MS_RMT_MASK`, no `SB_POSIXACL`), so
+            // the change stays, as C btrfs's does.
+            unsafe { set_posix_acl_flag(sb.raw(), on) };
+        }
         Ok(0)
     })
 }
@@ -622,7 +657,12 @@ unsafe extern "C" fn fill_super<T: FileSystem>(
         }
         let new = NewSuperBlock { sb, _p: PhantomData };
         // SAFETY: `fc` is the live context of this mount.
-        let data = T::fill_super(&new, unsafe { options::<T>(fc) })?;
+        let opts = unsafe { options::<T>(fc) };
+        if T::POSIX_ACL {
+            // SAFETY: The superblock is new and locked.
+            unsafe { set_posix_acl_flag(sb, T::posix_acl_option(opts).unwrap_or(true)) };
+        }
+        let data = T::fill_super(&new, opts)?;
         let info = KBox::pin_init(
             pin_init!(SbInfo::<T> {
                 work <- crate::new_delayed_work!(SbPtr::<T>(sb, PhantomData), run_background_work::<T>),
@@ -956,6 +996,24 @@ impl<T: FileSystem> SuperBlock<T> {
         // SAFETY: The superblock is live (type invariants); the function
         // takes `s_umount` for read itself (trylock).
         unsafe { bindings::try_to_writeback_inodes_sb(self.raw(), bindings::wb_reason_WB_REASON_FS_FREE_SPACE) };
+    }
+}
+
+/// Sets or clears `SB_POSIXACL` in `s_flags`.
+///
+/// # Safety
+///
+/// `sb` is live and new (locked) or in a remount (`s_umount` held for
+/// writing), where filesystems change their flags.
+unsafe fn set_posix_acl_flag(sb: *mut bindings::super_block, on: bool) {
+    let bit = bindings::RBTRFS_SB_POSIXACL as kernel::ffi::c_ulong;
+    // SAFETY: Per the safety contract.
+    unsafe {
+        if on {
+            (*sb).s_flags |= bit;
+        } else {
+            (*sb).s_flags &= !bit;
+        }
     }
 }
 

@@ -7,6 +7,8 @@
 #include <linux/blkdev.h>
 #include <linux/highmem.h>
 #include <linux/pagemap.h>
+#include <linux/posix_acl.h>
+#include <linux/posix_acl_xattr.h>
 #include <linux/slab.h>
 #include <linux/jiffies.h>
 #include <linux/sysfs.h>
@@ -421,6 +423,30 @@ struct workqueue_struct *rbtrfs_alloc_workqueue(const char *name, unsigned int f
 struct workqueue_struct *rbtrfs_system_unbound_wq(void)
 {
 	return system_unbound_wq;
+}
+
+/*
+ * POSIX ACLs (see rust/acl.rs). rbtrfs stores ids as the initial user
+ * namespace sees them, as btrfs does (`&init_user_ns`).
+ */
+void rbtrfs_posix_acl_release(struct posix_acl *acl)
+{
+	posix_acl_release(acl);
+}
+
+struct posix_acl *rbtrfs_posix_acl_from_xattr(const void *value, size_t size)
+{
+	return posix_acl_from_xattr(&init_user_ns, value, size);
+}
+
+size_t rbtrfs_posix_acl_xattr_size(const struct posix_acl *acl)
+{
+	return posix_acl_xattr_size(acl->a_count);
+}
+
+int rbtrfs_posix_acl_to_xattr(const struct posix_acl *acl, void *buf, size_t size)
+{
+	return posix_acl_to_xattr(&init_user_ns, acl, buf, size);
 }
 
 /* Allocation scopes (see rust/nofs.rs). */

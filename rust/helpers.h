@@ -132,6 +132,13 @@ struct workqueue_struct *rbtrfs_alloc_workqueue(const char *name, unsigned int f
 						int max_active);
 struct workqueue_struct *rbtrfs_system_unbound_wq(void);
 
+/* POSIX ACLs (see rust/acl.rs). */
+struct posix_acl;
+void rbtrfs_posix_acl_release(struct posix_acl *acl);
+struct posix_acl *rbtrfs_posix_acl_from_xattr(const void *value, size_t size);
+size_t rbtrfs_posix_acl_xattr_size(const struct posix_acl *acl);
+int rbtrfs_posix_acl_to_xattr(const struct posix_acl *acl, void *buf, size_t size);
+
 /* Allocation scopes (see rust/nofs.rs). */
 unsigned int rbtrfs_memalloc_nofs_save(void);
 void rbtrfs_memalloc_nofs_restore(unsigned int flags);

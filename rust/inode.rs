@@ -287,6 +287,11 @@ impl<T: FileSystem> INode<T> {
         self.0 .0.get()
     }
 
+    /// The C inode, for the other abstractions in `rust/`.
+    pub(crate) fn raw_inode(&self) -> *mut bindings::inode {
+        self.raw()
+    }
+
     // The setters below change in-core fields with the kernel's helpers.
     // Like the C code, callers serialise them: the VFS holds the inode's
     // `i_rwsem` in the namespace, setattr and write callbacks; elsewhere the
@@ -564,6 +569,12 @@ pub struct Owner {
 }
 
 impl<T: FileSystem> NewINode<T> {
+    /// The C inode, for the other abstractions in `rust/`: new, locked and
+    /// owned by this object.
+    pub(crate) fn raw_inode(&self) -> *mut bindings::inode {
+        self.inode.as_ptr()
+    }
+
     /// The key the inode is being created for.
     pub fn key(&self) -> INodeKey {
         // SAFETY: `set` wrote the key before `iget5_locked` returned.
@@ -1039,6 +1050,17 @@ impl<T: FileSystem> SetAttr<'_, T> {
         // SAFETY: The arguments of the running setattr; the inode is locked
         // (type invariants).
         unsafe { bindings::setattr_copy(self.idmap, self.inode, self.attr) };
+    }
+
+    /// After a mode change ([`attr::MODE`]) was copied and written: brings
+    /// the access ACL in step with the new mode (`posix_acl_chmod`: its
+    /// owner, mask and other entries take the mode's bits), through
+    /// `set_acl` and so [`FileSystem::set_acl`]. Nothing to do without
+    /// POSIX ACLs on the superblock or without an access ACL.
+    pub fn acl_chmod(&self) -> Result {
+        // SAFETY: The arguments of the running setattr; the inode is locked
+        // (type invariants), as `posix_acl_chmod` requires.
+        to_result(unsafe { bindings::posix_acl_chmod(self.idmap, self.dentry, (*self.inode).i_mode) })
     }
 }
 
@@ -1774,11 +1796,22 @@ pub(crate) unsafe extern "C" fn write_inode<T: FileSystem>(
 pub(crate) struct Tables<T>(PhantomData<T>);
 
 impl<T: FileSystem> Tables<T> {
+    /// The POSIX ACL operations (C btrfs: on every inode but symlinks).
+    const fn acl_ops(ops: &mut bindings::inode_operations) {
+        if T::POSIX_ACL {
+            ops.get_inode_acl = Some(super::acl::get_inode_acl::<T>);
+            if T::WRITABLE {
+                ops.set_acl = Some(super::acl::set_acl::<T>);
+            }
+        }
+    }
+
     const DIR_IOPS: bindings::inode_operations = {
         // SAFETY: All-zero is a valid operations table (all None).
         let mut ops: bindings::inode_operations = unsafe { core::mem::zeroed() };
         ops.lookup = Some(lookup::<T>);
         ops.listxattr = Some(listxattr::<T>);
+        Self::acl_ops(&mut ops);
         if T::WRITABLE {
             ops.create = Some(create::<T>);
             ops.mkdir = Some(mkdir::<T>);
@@ -1797,6 +1830,7 @@ impl<T: FileSystem> Tables<T> {
         // SAFETY: As above.
         let mut ops: bindings::inode_operations = unsafe { core::mem::zeroed() };
         ops.listxattr = Some(listxattr::<T>);
+        Self::acl_ops(&mut ops);
         if T::WRITABLE {
             ops.setattr = Some(setattr::<T>);
         }
@@ -1818,6 +1852,7 @@ impl<T: FileSystem> Tables<T> {
         // SAFETY: As above.
         let mut ops: bindings::inode_operations = unsafe { core::mem::zeroed() };
         ops.listxattr = Some(listxattr::<T>);
+        Self::acl_ops(&mut ops);
         if T::WRITABLE {
             ops.setattr = Some(setattr::<T>);
         }

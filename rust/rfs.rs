@@ -13,6 +13,7 @@
 //! ([`bindings`]), and through `helpers.c` for `static inline` functions and
 //! macros, linked into the same module.
 
+pub mod acl;
 pub mod bindings;
 pub mod bio;
 pub mod block;

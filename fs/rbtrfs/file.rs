@@ -679,7 +679,12 @@ pub(crate) fn setattr(inode: &INode<Btrfs>, attr: &SetAttr<'_, Btrfs>) -> Result
         }
     }
     attr.copy();
-    crate::inode::write_inode(inode)
+    crate::inode::write_inode(inode)?;
+    if attr.mode().is_some() {
+        // The access ACL follows the new mode (C: `btrfs_setattr`).
+        attr.acl_chmod()?;
+    }
+    Ok(())
 }
 
 /// `fsync` (C: `btrfs_sync_file`): the range is written back already; a

@@ -226,9 +226,14 @@ pub(crate) fn create(
     })?;
     let mut new = sb.new_inode(INodeKey { root, ino })?;
     let owner = new.init_owner(dir, mode);
+    // The directory's default ACL (or the umask) narrows the mode, and the
+    // inode inherits ACLs that go in with its items (C:
+    // `btrfs_new_inode_prepare`, `btrfs_init_inode_security`).
+    let acls = new.inherit_acls(dir, owner.mode)?;
+    let xattrs = acls.xattrs()?;
     let now = new.current_time();
     let attrs = NewInode {
-        mode: u32::from(owner.mode),
+        mode: u32::from(acls.mode),
         uid: owner.uid,
         gid: owner.gid,
         rdev: u64::from(rdev),
@@ -240,9 +245,13 @@ pub(crate) fn create(
             crate::file_item::insert_inline_extent(t, root, ino, target)?;
             f = inode_ops::update_inode(t, root, ino, |f| f.size = target.len() as u64)?;
         }
+        for (name, value) in xattrs.iter() {
+            inode_ops::set_xattr(t, root, ino, (name, value), inode_ops::XATTR_CREATE, attrs.now)?;
+        }
         Ok((f, inode_ops::read_inode(t, root, dir.ino())?))
     })?;
     sync_dir(dir, &dirf);
+    new.cache_acls(&acls);
     new.instantiate(params_of(sb, root, ino, &fields)?, dentry)?;
     Ok(())
 }

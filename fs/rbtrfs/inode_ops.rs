@@ -443,6 +443,33 @@ pub fn remove_xattr<S: TreeSource>(t: &mut Trans<'_, S>, root: u64, ino: u64, na
     Ok(())
 }
 
+/// Stores a POSIX ACL attribute `name` of `ino` (or removes it with
+/// `None`, which is no error if it is absent) and gives the inode the
+/// permission bits of `mode` and change time `now`, as one change (C:
+/// `btrfs_set_acl` with the mode `posix_acl_update_mode` chose). Returns
+/// the inode's fields after it.
+pub fn set_acl<S: TreeSource>(
+    t: &mut Trans<'_, S>,
+    root: u64,
+    ino: u64,
+    name: &[u8],
+    value: Option<&[u8]>,
+    mode: u32,
+    now: Timespec,
+) -> Result<InodeFields> {
+    match value {
+        Some(v) => set_xattr(t, root, ino, (name, v), 0, now)?,
+        None => match remove_xattr(t, root, ino, name, now) {
+            Err(e) if e == ENODATA => {}
+            r => r?,
+        },
+    }
+    update_inode(t, root, ino, |f| {
+        f.mode = (f.mode & mode::S_IFMT) | (mode & 0o7777);
+        f.ctime = now;
+    })
+}
+
 /// Every xattr of `ino`: calls `f(name, value)`.
 pub fn list_xattrs<S: TreeSource>(t: &Trans<'_, S>, root: u64, ino: u64, mut f: impl FnMut(&[u8], &[u8]) -> Result) -> Result {
     let r = t.fs.root(root).ok_or(ENOENT)?;

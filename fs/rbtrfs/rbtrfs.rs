@@ -16,6 +16,7 @@ pub mod rfs;
 #[macro_use]
 mod messages;
 
+mod acl;
 pub mod backref;
 pub mod block_cache;
 pub mod block_group;

@@ -32,11 +32,14 @@ pub(crate) struct MountOptions {
     pub(crate) subvol_root: bool,
     /// `commit=N`: seconds between periodic commits (default 30).
     pub(crate) commit_interval: u32,
+    /// `acl`/`noacl`: POSIX ACLs on or off (`None`: not given, which is on
+    /// for a mount and unchanged for a remount).
+    pub(crate) acl: Option<bool>,
 }
 
 impl Default for MountOptions {
     fn default() -> Self {
-        MountOptions { subvolid: None, subvol_root: false, commit_interval: DEFAULT_COMMIT_INTERVAL }
+        MountOptions { subvolid: None, subvol_root: false, commit_interval: DEFAULT_COMMIT_INTERVAL, acl: None }
     }
 }
 
@@ -46,7 +49,7 @@ pub(crate) const DEFAULT_COMMIT_INTERVAL: u32 = 30;
 /// Options C btrfs takes that matter only for writing (or for devices we
 /// do not support anyway): accepted, ignored.
 const WRITE_ONLY_OPTIONS: &[&[u8]] = &[
-    b"acl", b"noacl", b"autodefrag", b"noautodefrag", b"barrier", b"nobarrier", b"clear_cache",
+    b"autodefrag", b"noautodefrag", b"barrier", b"nobarrier", b"clear_cache",
     b"compress", b"compress-force", b"datacow", b"nodatacow", b"datasum", b"nodatasum",
     b"device", b"discard", b"nodiscard", b"enospc_debug", b"noenospc_debug", b"fatal_errors",
     b"flushoncommit", b"noflushoncommit", b"max_inline", b"metadata_ratio", b"nologreplay",
@@ -76,6 +79,8 @@ impl FileSystem for Btrfs {
                 opts.subvolid = Some(id);
             }
             (b"subvol", Some(b"/" | b"")) => opts.subvol_root = true,
+            (b"acl", None) => opts.acl = Some(true),
+            (b"noacl", None) => opts.acl = Some(false),
             (b"commit", v) => {
                 let n = match v {
                     None => DEFAULT_COMMIT_INTERVAL,
@@ -141,6 +146,16 @@ impl FileSystem for Btrfs {
 
     fn set_xattr(inode: &INode<Self>, name: &[u8], value: Option<&[u8]>, flags: i32) -> Result {
         crate::xattr::set(inode, name, value, flags)
+    }
+
+    const POSIX_ACL: bool = true;
+
+    fn posix_acl_option(opts: &MountOptions) -> Option<bool> {
+        opts.acl
+    }
+
+    fn set_acl(inode: &INode<Self>, name: &[u8], value: Option<&[u8]>, mode: u16) -> Result {
+        crate::acl::set(inode, name, value, mode)
     }
 
     fn statfs(sb: &SuperBlock<Self>) -> Result<StatFs> {

@@ -52,21 +52,22 @@ if [ "$MODE" = guest ] || [ "$MODE" = all ]; then
     truncate -s 128M "$LOGDIR/fuzz-pristine.img"
     mkfs.btrfs -f -q --rootdir "$LOGDIR/fuzz-src" "$LOGDIR/fuzz-pristine.img" >/dev/null 2>&1
     (cd "$TOP" && cargo run --quiet --example mkcorrupt -- "$LOGDIR/fuzz-pristine.img" "$LOGDIR/fuzz" 200 0x5eed)
-    echo "== guest: C btrfs reference (writes the interop and compressed images; the workload model against C btrfs)"
+    echo "== guest: C btrfs reference (writes the interop, compressed and ACL images; the workload model against C btrfs)"
     "$T/vm-run" --fs cbtrfs --timeout 3000 --disk "$IMG/a.img:1G" --disk "$IMG/interop.img:512M" \
-        --disk "$IMG/compressed.img:512M" \
+        --disk "$IMG/compressed.img:512M" --disk "$IMG/acl.img:256M" \
         -- "$T/guest/run.sh" 2>&1 | tee "$LOGDIR/guest-cbtrfs.log"
     echo "== guest: rbtrfs suite (debug kernel: lockdep, kmemleak)"
     rm -f "$IMG/a.img"
     rm -rf "$LOGDIR/rw"; mkdir -p "$LOGDIR/rw"
     "$T/vm-run" --timeout 3600 --rwdir "$LOGDIR/rw" --disk "$IMG/a.img:256M" --disk "$IMG/b.img:256M" \
         --disk "$IMG/interop.img" --disk "$IMG/rw-basic.img:512M" --disk "$IMG/rw-workload.img:1G" \
-        --disk "$IMG/compressed.img" \
+        --disk "$IMG/compressed.img" --disk "$IMG/acl.img" \
         -- env WORKLOAD_OPS=20000 "$T/guest/run.sh" 2>&1 | tee "$LOGDIR/guest-rbtrfs.log"
     echo "== guest: C btrfs reads what rbtrfs wrote"
     "$T/vm-run" --fs cbtrfs --timeout 1500 --disk "$IMG/rw-basic.img" --disk "$IMG/rw-workload.img" \
-        --disk "$IMG/compressed.img" \
-        -- "$T/guest/run.sh" verify_cbtrfs_reads_rbtrfs_images verify_cbtrfs_reads_compressed_image 2>&1 \
+        --disk "$IMG/compressed.img" --disk "$IMG/acl.img" \
+        -- "$T/guest/run.sh" verify_cbtrfs_reads_rbtrfs_images verify_cbtrfs_reads_compressed_image \
+        verify_cbtrfs_reads_rbtrfs_acls 2>&1 \
         | tee "$LOGDIR/guest-interop.log"
     rm -rf "$IMG"/*.img "$LOGDIR/fuzz" "$LOGDIR/fuzz-pristine.img"
     for log in "$LOGDIR"/guest-cbtrfs.log "$LOGDIR"/guest-rbtrfs.log "$LOGDIR"/guest-interop.log; do

@@ -352,3 +352,76 @@ fn namespace_run(tag: &str, seed: u64, xmax: usize, mkfs_args: &[&str]) {
     }
     assert!(model.len() > 200, "model too small: {}", model.len());
 }
+
+/// A POSIX ACL in the `system.posix_acl_*` xattr format: version 2, then
+/// (tag, perm, id) entries.
+fn acl_value(entries: &[(u16, u16, u32)]) -> Vec<u8> {
+    let mut v = 2u32.to_le_bytes().to_vec();
+    for (tag, perm, id) in entries {
+        v.extend_from_slice(&tag.to_le_bytes());
+        v.extend_from_slice(&perm.to_le_bytes());
+        v.extend_from_slice(&id.to_le_bytes());
+    }
+    v
+}
+
+fn xattrs_of(t: &Trans<'_, Image>, ino: u64) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    let mut m = BTreeMap::new();
+    inode_ops::list_xattrs(t, objectid::FS_TREE, ino, |n, v| {
+        m.insert(n.to_vec(), v.to_vec());
+        Ok(())
+    })
+    .unwrap();
+    m
+}
+
+/// `inode_ops::set_acl`: the ACL attribute and the mode it implies change
+/// together (with the change time); removing an absent ACL is no error; a
+/// directory's default ACL leaves the mode alone. Committed, `btrfs check`
+/// is clean and a fresh open reads the same.
+#[test]
+fn acl_attribute_and_mode_change_together() {
+    const ACCESS: &[u8] = b"system.posix_acl_access";
+    const DEFAULT: &[u8] = b"system.posix_acl_default";
+    let dir = Scratch::new("acl");
+    let img = mkfs(&dir.0, "acl.img", 256 << 20, &[]);
+    let root = objectid::FS_TREE;
+    let acl = acl_value(&[(0x01, 6, u32::MAX), (0x02, 4, 1000), (0x04, 0, u32::MAX), (0x10, 4, u32::MAX), (0x20, 0, u32::MAX)]);
+    let (file, sub);
+    {
+        let (image, mut fs, dev) = open_rw(&img);
+        {
+            let mut t = Trans::new(&mut fs, &image).unwrap();
+            let attrs = NewInode { mode: mode::S_IFREG | 0o600, uid: 0, gid: 0, rdev: 0, now: now(1) };
+            file = inode_ops::create(&mut t, root, 256, b"file", &attrs).unwrap().0;
+            let attrs = NewInode { mode: mode::S_IFDIR | 0o755, ..attrs };
+            sub = inode_ops::create(&mut t, root, 256, b"sub", &attrs).unwrap().0;
+            let f = inode_ops::set_acl(&mut t, root, file, ACCESS, Some(&acl), 0o640, now(2)).unwrap();
+            assert_eq!((f.mode, f.ctime), (mode::S_IFREG | 0o640, now(2)));
+            assert_eq!(inode_ops::read_inode(&t, root, file).unwrap().mode, mode::S_IFREG | 0o640);
+            assert_eq!(xattrs_of(&t, file).get(ACCESS), Some(&acl));
+            let f = inode_ops::set_acl(&mut t, root, file, ACCESS, None, 0o600, now(3)).unwrap();
+            assert_eq!((f.mode, f.ctime), (mode::S_IFREG | 0o600, now(3)));
+            assert!(xattrs_of(&t, file).is_empty());
+            // Nothing to remove: still the mode and ctime.
+            let f = inode_ops::set_acl(&mut t, root, file, ACCESS, None, 0o644, now(4)).unwrap();
+            assert_eq!((f.mode, f.ctime), (mode::S_IFREG | 0o644, now(4)));
+            inode_ops::set_acl(&mut t, root, file, ACCESS, Some(&acl), 0o640, now(5)).unwrap();
+            let f = inode_ops::set_acl(&mut t, root, sub, DEFAULT, Some(&acl), 0o755, now(5)).unwrap();
+            assert_eq!(f.mode, mode::S_IFDIR | 0o755);
+            // Replacing keeps one attribute.
+            let acl2 = acl_value(&[(0x01, 7, u32::MAX), (0x02, 7, 1000), (0x04, 5, u32::MAX), (0x10, 7, u32::MAX), (0x20, 0, u32::MAX)]);
+            inode_ops::set_acl(&mut t, root, sub, ACCESS, Some(&acl2), 0o770, now(6)).unwrap();
+            inode_ops::set_acl(&mut t, root, sub, ACCESS, Some(&acl2), 0o770, now(6)).unwrap();
+            assert_eq!(xattrs_of(&t, sub).len(), 2);
+        }
+        commit(&mut fs, &image, &dev).unwrap();
+    }
+    btrfs_check(&img);
+    let (image, mut fs, _dev) = open_rw(&img);
+    let t = Trans::new(&mut fs, &image).unwrap();
+    assert_eq!(inode_ops::read_inode(&t, root, file).unwrap().mode, mode::S_IFREG | 0o640);
+    assert_eq!(xattrs_of(&t, file).get(ACCESS), Some(&acl));
+    assert_eq!(inode_ops::read_inode(&t, root, sub).unwrap().mode, mode::S_IFDIR | 0o770);
+    assert_eq!(xattrs_of(&t, sub).get(DEFAULT), Some(&acl));
+}
