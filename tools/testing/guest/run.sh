@@ -22,7 +22,10 @@ for t in "${tests[@]}"; do
     dmesg -C
     start=$(date +%s)
     echo "=== $name"
-    if bash -c 'set -euo pipefail; source "$1"; source "$2"; check_all' _ "$HERE/lib.sh" "$t" 2>&1; then
+    # A test that hangs fails alone (after RBTRFS_TEST_TIMEOUT seconds)
+    # instead of taking the rest of the run with it.
+    if timeout -k 30 "${RBTRFS_TEST_TIMEOUT:-1800}" \
+        bash -c 'set -euo pipefail; source "$1"; source "$2"; check_all' _ "$HERE/lib.sh" "$t" 2>&1; then
         echo "PASS $name ($(( $(date +%s) - start ))s)"; passed=$((passed + 1))
     else
         echo "FAIL $name"; failed=$((failed + 1))
