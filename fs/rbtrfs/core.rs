@@ -31,5 +31,6 @@ pub mod items_write;
 #[path = "mem_host.rs"]
 pub mod mem;
 pub mod transaction;
+pub mod tree_search;
 pub mod validate;
 pub mod volumes;

@@ -48,6 +48,7 @@ pub mod mem {
 mod super_;
 mod sysfs;
 pub mod transaction;
+pub mod tree_search;
 pub mod validate;
 pub mod volumes;
 mod xattr;
