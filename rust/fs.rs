@@ -650,7 +650,7 @@ unsafe extern "C" fn fill_super<T: FileSystem>(
         unsafe {
             (*sb).s_magic = T::MAGIC as _;
             (*sb).s_op = &Tables::<T>::SUPER_OPS;
-            let handlers: &'static [*const bindings::xattr_handler; 4] = &inode::Tables::<T>::XATTR_HANDLERS;
+            let handlers: &'static [*const bindings::xattr_handler; 5] = &inode::Tables::<T>::XATTR_HANDLERS;
             (*sb).s_xattr = handlers.as_ptr();
             (*sb).s_time_gran = 1;
             (*sb).s_maxbytes = bindings::RBTRFS_MAX_LFS_FILESIZE;
@@ -996,6 +996,23 @@ impl<T: FileSystem> SuperBlock<T> {
         // SAFETY: The superblock is live (type invariants); the function
         // takes `s_umount` for read itself (trylock).
         unsafe { bindings::try_to_writeback_inodes_sb(self.raw(), bindings::wb_reason_WB_REASON_FS_FREE_SPACE) };
+    }
+
+    /// Writes back every dirty inode and calls `sync_fs` waiting, as
+    /// `syncfs(2)` does (`sync_filesystem` under `s_umount` held for read).
+    /// Waits for a remount that holds `s_umount`. The caller must hold no
+    /// lock that writeback or [`FileSystem::sync_fs`] takes.
+    pub fn sync(&self) -> Result {
+        let sb = self.raw();
+        // SAFETY: The superblock is live (type invariants) and `s_umount`
+        // is its rwsem; `sync_filesystem` wants it held, which we do
+        // around the call, as `syncfs(2)` does.
+        unsafe {
+            bindings::down_read(core::ptr::addr_of_mut!((*sb).s_umount));
+            let r = bindings::sync_filesystem(sb);
+            bindings::up_read(core::ptr::addr_of_mut!((*sb).s_umount));
+            to_result(r)
+        }
     }
 }
 

@@ -1936,8 +1936,15 @@ impl<T: FileSystem> Tables<T> {
     const USER: bindings::xattr_handler = Self::xattr_handler(c_str!("user."));
     const TRUSTED: bindings::xattr_handler = Self::xattr_handler(c_str!("trusted."));
     const SECURITY: bindings::xattr_handler = Self::xattr_handler(c_str!("security."));
+    /// `btrfs.` properties (`btrfs.compression`): read only here, so
+    /// `btrfs property get` gets `ENODATA` rather than `EOPNOTSUPP`.
+    const BTRFS_PROPS: bindings::xattr_handler = {
+        let mut h = Self::xattr_handler(c_str!("btrfs."));
+        h.set = None;
+        h
+    };
 
     /// The NULL-terminated handler array for `s_xattr`.
-    pub(crate) const XATTR_HANDLERS: [*const bindings::xattr_handler; 4] =
-        [&Self::USER, &Self::TRUSTED, &Self::SECURITY, core::ptr::null()];
+    pub(crate) const XATTR_HANDLERS: [*const bindings::xattr_handler; 5] =
+        [&Self::USER, &Self::TRUSTED, &Self::SECURITY, &Self::BTRFS_PROPS, core::ptr::null()];
 }

@@ -37,6 +37,7 @@ pub mod file_item;
 pub mod format;
 mod inode;
 mod ioctl;
+mod ioctl_fs;
 pub mod inode_ops;
 pub mod items;
 pub mod items_write;
