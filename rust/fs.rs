@@ -289,6 +289,26 @@ pub trait FileSystem: Sized + 'static {
         0
     }
 
+    /// Whether inodes have attribute flags (`chattr`/`lsattr`): installs
+    /// `fileattr_get` on directories and regular files, and
+    /// `fileattr_set` if [`FileSystem::WRITABLE`]. The VFS then answers
+    /// `FS_IOC_GETFLAGS`, `FS_IOC_SETFLAGS`, `FS_IOC_FSGETXATTR` and
+    /// `FS_IOC_FSSETXATTR` through [`FileSystem::fileattr_get`] and
+    /// [`FileSystem::fileattr_set`], never [`FileSystem::ioctl`].
+    const FILEATTR: bool = false;
+
+    /// The inode's `FS_*_FL` flags.
+    fn fileattr_get(_inode: &INode<Self>) -> Result<u32> {
+        Err(ENOTTY)
+    }
+
+    /// Changes the inode's flags as `attr` says (the VFS checked the
+    /// caller's rights; the inode is locked): store them and set the
+    /// in-core [`inode::InodeFlags`] the VFS enforces.
+    fn fileattr_set(_inode: &INode<Self>, _attr: &inode::FileAttr) -> Result {
+        Err(super::errno::eopnotsupp())
+    }
+
     /// `ioctl(2)` on an open file or directory: `arg` is the user-space
     /// argument. Unknown commands are `ENOTTY`.
     fn ioctl(_file: &super::ioctl::IoctlFile<'_, Self>, _cmd: u32, _arg: usize) -> Result<i32> {

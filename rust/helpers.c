@@ -11,6 +11,7 @@
 #include <linux/posix_acl_xattr.h>
 #include <linux/slab.h>
 #include <linux/jiffies.h>
+#include <linux/fileattr.h>
 #include <linux/kernfs.h>
 #include <linux/kobject.h>
 #include <linux/mutex.h>
@@ -108,6 +109,16 @@ bool rbtrfs_file_writable(const struct file *file)
 int rbtrfs_file_inode_permission(struct file *file, struct inode *inode, int mask)
 {
 	return inode_permission(file_mnt_idmap(file), inode, mask);
+}
+
+bool rbtrfs_fileattr_has_fsx(const struct fileattr *fa)
+{
+	return fileattr_has_fsx(fa);
+}
+
+bool rbtrfs_fileattr_flags_valid(const struct fileattr *fa)
+{
+	return fa->flags_valid;
 }
 
 struct inode *rbtrfs_d_inode(const struct dentry *dentry)

@@ -36,6 +36,9 @@ loff_t rbtrfs_i_size_read(const struct inode *inode);
 struct inode *rbtrfs_file_inode(const struct file *file);
 bool rbtrfs_file_writable(const struct file *file);
 int rbtrfs_file_inode_permission(struct file *file, struct inode *inode, int mask);
+struct fileattr;
+bool rbtrfs_fileattr_has_fsx(const struct fileattr *fa);
+bool rbtrfs_fileattr_flags_valid(const struct fileattr *fa);
 struct inode *rbtrfs_d_inode(const struct dentry *dentry);
 const unsigned char *rbtrfs_dentry_name(const struct dentry *dentry, unsigned int *len);
 bool rbtrfs_dir_emit(struct dir_context *ctx, const char *name, int len, u64 ino,

@@ -24,6 +24,7 @@ pub mod extent_io;
 pub mod extent_tree;
 pub mod free_space_tree;
 pub mod file_item;
+pub mod fileattr;
 pub mod format;
 pub mod inode_ops;
 pub mod items;

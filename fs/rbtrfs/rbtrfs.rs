@@ -34,6 +34,7 @@ pub mod extent_tree;
 pub mod free_space_tree;
 mod file;
 pub mod file_item;
+pub mod fileattr;
 pub mod format;
 mod inode;
 mod ioctl;
