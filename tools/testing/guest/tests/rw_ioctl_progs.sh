@@ -17,7 +17,7 @@ rm -f "$IMG" "$IMG2"; truncate -s 256M "$IMG"
 LOOP=$(losetup -f --show "$IMG")
 LOOP2=
 REF=$(mktemp -d /tmp/ref.XXXXXX)
-trap 'umount "$MNT" 2>/dev/null || true; umount /tmp/ext4src 2>/dev/null || true; losetup -d "$LOOP" 2>/dev/null || true; [ -z "$LOOP2" ] || losetup -d "$LOOP2" 2>/dev/null || true; rm -rf "$IMG" "$IMG2" "$REF"' EXIT
+trap 'umount /tmp/mnt-copy 2>/dev/null || true; umount "$MNT" 2>/dev/null || true; umount /tmp/ext4src 2>/dev/null || true; losetup -d "$LOOP" 2>/dev/null || true; [ -z "$LOOP2" ] || losetup -d "$LOOP2" 2>/dev/null || true; rm -rf "$IMG" "$IMG2" "$REF"' EXIT
 mkfs_btrfs "$LOOP"
 try_mount -o noatime "$LOOP" "$MNT" || fail "mount: $MOUNT_ERR"
 python3 - "$MNT" "$REF" <<'PY' || fail "making the tree"
@@ -47,7 +47,22 @@ setpriv --reuid=1000 --regid=1000 --clear-groups python3 "$TESTDIR/ioctl_progs.p
 rm -rf "$MNT"/sync-*
 touch -h -d @1700000000.123456789 "$MNT" "$REF"
 python3 "$TESTDIR/compare.py" "$REF" "$MNT" || fail "tree differs from the reference"
+# /sys/fs/btrfs/<fsid>/devinfo/1/fsid while mounted (btrfs-progs reads
+# it); a copy of the image mounted beside gets none, with a warning
+# rather than sysfs's duplicate-name trace; gone after unmount.
+FSID=$(btrfs inspect-internal dump-super "$LOOP" | awk '$1 == "fsid" {print $2}')
+[ "$(cat /sys/fs/btrfs/$FSID/devinfo/1/fsid)" = "$FSID" ] || fail "/sys/fs/btrfs/$FSID/devinfo/1/fsid"
 umount "$MNT"
+cp "$IMG" /tmp/ioctl-copy.img
+LOOP3=$(losetup -f --show /tmp/ioctl-copy.img)
+mkdir -p /tmp/mnt-copy
+try_mount "$LOOP" "$MNT" || fail "mount again: $MOUNT_ERR"
+try_mount "$LOOP3" /tmp/mnt-copy || fail "mount the copy: $MOUNT_ERR"
+expect_dmesg "BTRFS warning \(device loop[0-9]+\): no /sys/fs/btrfs/$FSID directory: error -17"
+umount /tmp/mnt-copy; losetup -d "$LOOP3"; rm -f /tmp/ioctl-copy.img
+[ -e "/sys/fs/btrfs/$FSID/devinfo/1/fsid" ] || fail "the copy's unmount removed the original's sysfs directory"
+umount "$MNT"
+[ -e "/sys/fs/btrfs/$FSID" ] && fail "/sys/fs/btrfs/$FSID left after unmount"
 check_fs "$LOOP"
 
 # A subvolume: btrfs-convert keeps the ext4 image in subvolume ext2_saved.
