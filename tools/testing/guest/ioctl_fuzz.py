@@ -165,7 +165,10 @@ class Fuzzer:
         elif name in ("WAIT_SYNC",):
             q(0, r.choice([0, 1, 5, 50, 1 << 40, B.M64]))
         elif name == "SET_FSLABEL":
-            if r.random() < 0.5:
+            if r.random() < 0.3:
+                # Unterminated: 256 bytes without a NUL (EINVAL).
+                b[:256] = bytes(r.randrange(1, 256) for _ in range(256))
+            elif r.random() < 0.5:
                 n = r.randrange(256)
                 b[:n] = bytes(r.choice(b"abcxyz-_ ") for _ in range(n))
                 b[n:] = bytes(256 - n)
