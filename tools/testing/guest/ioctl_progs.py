@@ -377,6 +377,10 @@ def cmd_subvol(dev, mnt):
     expect_errno(errno.ENOENT, B.ino_lookup_user, fd, 256, 257)
     out = run("btrfs", "subvolume", "show", mnt)
     check(re.search(r"Subvolume ID:\s+5$", out, re.M), "subvolume show:\n" + out)
+    out = run("btrfs", "subvolume", "show", "-r", "256", mnt)
+    check(re.search(r"Name:\s+ext2_saved$", out, re.M) and re.search(r"Subvolume ID:\s+256$", out, re.M) and
+          re.search(r"Parent ID:\s+5$", out, re.M) and re.search(r"Generation:\s+%d$" % roots[256]["generation"], out, re.M),
+          "subvolume show -r 256:\n" + out)
     si = B.subvol_info(fd)
     check(si["treeid"] == 5 and si["generation"] == roots[5]["generation"], "SUBVOL_INFO %r" % si)
     # The ROOT_ITEM, ROOT_REF and ROOT_BACKREF of 256 through TREE_SEARCH.
