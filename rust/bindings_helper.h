@@ -26,6 +26,7 @@
 #include <linux/workqueue.h>
 #include <linux/writeback.h>
 #include <linux/falloc.h>
+#include <linux/fileattr.h>
 #include <linux/sysfs.h>
 #include <linux/uio.h>
 #include <linux/xattr.h>
@@ -46,3 +47,8 @@ const unsigned int RBTRFS_WQ_UNBOUND = WQ_UNBOUND;
 const unsigned int RBTRFS_WQ_MEM_RECLAIM = WQ_MEM_RECLAIM;
 const unsigned int RBTRFS_WQ_FREEZABLE = WQ_FREEZABLE;
 const unsigned long RBTRFS_SB_I_STABLE_WRITES = SB_I_STABLE_WRITES;
+const unsigned int RBTRFS_S_SYNC = S_SYNC;
+const unsigned int RBTRFS_S_APPEND = S_APPEND;
+const unsigned int RBTRFS_S_IMMUTABLE = S_IMMUTABLE;
+const unsigned int RBTRFS_S_NOATIME = S_NOATIME;
+const unsigned int RBTRFS_S_DIRSYNC = S_DIRSYNC;

@@ -289,6 +289,26 @@ pub trait FileSystem: Sized + 'static {
         0
     }
 
+    /// Whether inodes have attribute flags (`chattr`/`lsattr`): installs
+    /// `fileattr_get` on directories and regular files, and
+    /// `fileattr_set` if [`FileSystem::WRITABLE`]. The VFS then answers
+    /// `FS_IOC_GETFLAGS`, `FS_IOC_SETFLAGS`, `FS_IOC_FSGETXATTR` and
+    /// `FS_IOC_FSSETXATTR` through [`FileSystem::fileattr_get`] and
+    /// [`FileSystem::fileattr_set`], never [`FileSystem::ioctl`].
+    const FILEATTR: bool = false;
+
+    /// The inode's `FS_*_FL` flags.
+    fn fileattr_get(_inode: &INode<Self>) -> Result<u32> {
+        Err(ENOTTY)
+    }
+
+    /// Changes the inode's flags as `attr` says (the VFS checked the
+    /// caller's rights; the inode is locked): store them and set the
+    /// in-core [`inode::InodeFlags`] the VFS enforces.
+    fn fileattr_set(_inode: &INode<Self>, _attr: &inode::FileAttr) -> Result {
+        Err(super::errno::eopnotsupp())
+    }
+
     /// `ioctl(2)` on an open file or directory: `arg` is the user-space
     /// argument. Unknown commands are `ENOTTY`.
     fn ioctl(_file: &super::ioctl::IoctlFile<'_, Self>, _cmd: u32, _arg: usize) -> Result<i32> {
@@ -650,7 +670,7 @@ unsafe extern "C" fn fill_super<T: FileSystem>(
         unsafe {
             (*sb).s_magic = T::MAGIC as _;
             (*sb).s_op = &Tables::<T>::SUPER_OPS;
-            let handlers: &'static [*const bindings::xattr_handler; 4] = &inode::Tables::<T>::XATTR_HANDLERS;
+            let handlers: &'static [*const bindings::xattr_handler; 5] = &inode::Tables::<T>::XATTR_HANDLERS;
             (*sb).s_xattr = handlers.as_ptr();
             (*sb).s_time_gran = 1;
             (*sb).s_maxbytes = bindings::RBTRFS_MAX_LFS_FILESIZE;
@@ -996,6 +1016,23 @@ impl<T: FileSystem> SuperBlock<T> {
         // SAFETY: The superblock is live (type invariants); the function
         // takes `s_umount` for read itself (trylock).
         unsafe { bindings::try_to_writeback_inodes_sb(self.raw(), bindings::wb_reason_WB_REASON_FS_FREE_SPACE) };
+    }
+
+    /// Writes back every dirty inode and calls `sync_fs` waiting, as
+    /// `syncfs(2)` does (`sync_filesystem` under `s_umount` held for read).
+    /// Waits for a remount that holds `s_umount`. The caller must hold no
+    /// lock that writeback or [`FileSystem::sync_fs`] takes.
+    pub fn sync(&self) -> Result {
+        let sb = self.raw();
+        // SAFETY: The superblock is live (type invariants) and `s_umount`
+        // is its rwsem; `sync_filesystem` wants it held, which we do
+        // around the call, as `syncfs(2)` does.
+        unsafe {
+            bindings::down_read(core::ptr::addr_of_mut!((*sb).s_umount));
+            let r = bindings::sync_filesystem(sb);
+            bindings::up_read(core::ptr::addr_of_mut!((*sb).s_umount));
+            to_result(r)
+        }
     }
 }
 

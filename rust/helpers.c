@@ -11,6 +11,10 @@
 #include <linux/posix_acl_xattr.h>
 #include <linux/slab.h>
 #include <linux/jiffies.h>
+#include <linux/fileattr.h>
+#include <linux/kernfs.h>
+#include <linux/kobject.h>
+#include <linux/mutex.h>
 #include <linux/sysfs.h>
 #include <linux/fs_parser.h>
 #include <linux/mnt_idmapping.h>
@@ -100,6 +104,21 @@ struct inode *rbtrfs_file_inode(const struct file *file)
 bool rbtrfs_file_writable(const struct file *file)
 {
 	return file->f_mode & FMODE_WRITE;
+}
+
+int rbtrfs_file_inode_permission(struct file *file, struct inode *inode, int mask)
+{
+	return inode_permission(file_mnt_idmap(file), inode, mask);
+}
+
+bool rbtrfs_fileattr_has_fsx(const struct fileattr *fa)
+{
+	return fileattr_has_fsx(fa);
+}
+
+bool rbtrfs_fileattr_flags_valid(const struct fileattr *fa)
+{
+	return fa->flags_valid;
 }
 
 struct inode *rbtrfs_d_inode(const struct dentry *dentry)
@@ -458,4 +477,56 @@ unsigned int rbtrfs_memalloc_nofs_save(void)
 void rbtrfs_memalloc_nofs_restore(unsigned int flags)
 {
 	memalloc_nofs_restore(flags);
+}
+
+/*
+ * The module's root sysfs directory (/sys/fs/btrfs), under which mounts
+ * create their own: set and cleared by rust/sysfs.rs, read under the same
+ * lock as the creation, which takes a reference on it.
+ */
+static DEFINE_MUTEX(rbtrfs_kobject_lock);
+static struct kobject *rbtrfs_root_kobj;
+
+void rbtrfs_kobject_root_set(struct kobject *k)
+{
+	mutex_lock(&rbtrfs_kobject_lock);
+	rbtrfs_root_kobj = k;
+	mutex_unlock(&rbtrfs_kobject_lock);
+}
+
+void rbtrfs_kobject_root_clear(struct kobject *k)
+{
+	mutex_lock(&rbtrfs_kobject_lock);
+	if (rbtrfs_root_kobj == k)
+		rbtrfs_root_kobj = NULL;
+	mutex_unlock(&rbtrfs_kobject_lock);
+}
+
+/*
+ * kobject_create_and_add under the root, unless it already has an entry
+ * `name`: -EEXIST then, instead of sysfs's duplicate-name warning (two
+ * mounts of filesystems with the same fsid); -ENOENT without a root.
+ */
+int rbtrfs_kobject_create_unique(const char *name, struct kobject **out)
+{
+	struct kernfs_node *kn;
+	int ret = 0;
+
+	mutex_lock(&rbtrfs_kobject_lock);
+	if (!rbtrfs_root_kobj) {
+		ret = -ENOENT;
+		goto out;
+	}
+	kn = kernfs_find_and_get(rbtrfs_root_kobj->sd, name);
+	if (kn) {
+		kernfs_put(kn);
+		ret = -EEXIST;
+	} else {
+		*out = kobject_create_and_add(name, rbtrfs_root_kobj);
+		if (!*out)
+			ret = -ENOMEM;
+	}
+out:
+	mutex_unlock(&rbtrfs_kobject_lock);
+	return ret;
 }

@@ -35,6 +35,10 @@ void rbtrfs_inode_set_times(struct inode *inode, time64_t a_sec, u32 a_nsec,
 loff_t rbtrfs_i_size_read(const struct inode *inode);
 struct inode *rbtrfs_file_inode(const struct file *file);
 bool rbtrfs_file_writable(const struct file *file);
+int rbtrfs_file_inode_permission(struct file *file, struct inode *inode, int mask);
+struct fileattr;
+bool rbtrfs_fileattr_has_fsx(const struct fileattr *fa);
+bool rbtrfs_fileattr_flags_valid(const struct fileattr *fa);
 struct inode *rbtrfs_d_inode(const struct dentry *dentry);
 const unsigned char *rbtrfs_dentry_name(const struct dentry *dentry, unsigned int *len);
 bool rbtrfs_dir_emit(struct dir_context *ctx, const char *name, int len, u64 ino,
@@ -60,7 +64,11 @@ const char *rbtrfs_fs_param_string(const struct fs_parameter *param);
 
 /* sysfs (see rust/sysfs.rs). */
 struct attribute;
+struct kobject;
 void rbtrfs_sysfs_attr_init(struct attribute *attr);
+void rbtrfs_kobject_root_set(struct kobject *k);
+void rbtrfs_kobject_root_clear(struct kobject *k);
+int rbtrfs_kobject_create_unique(const char *name, struct kobject **out);
 
 /* Readahead (see rust/inode.rs). */
 struct readahead_control;

@@ -405,6 +405,13 @@ impl<T: FileSystem> INode<T> {
         unsafe { bindings::inode_sub_bytes(self.raw(), bytes as i64) };
     }
 
+    /// Sets the flags of [`InodeFlags`] in `i_flags` (the others stay).
+    pub fn set_inode_flags(&self, flags: InodeFlags) {
+        // SAFETY: The inode is live; `inode_set_flags` changes the bits
+        // atomically.
+        unsafe { bindings::inode_set_flags(self.raw(), flags.bits(), InodeFlags::MASK) };
+    }
+
     /// Marks the inode dirty (`mark_inode_dirty`): writeback calls
     /// [`FileSystem::write_inode`] for it later (`sync`, `fsync` of the
     /// VFS's own, or the flusher).
@@ -531,8 +538,70 @@ pub struct INodeParams<D> {
     pub ctime: Timespec,
     /// Generation (NFS).
     pub generation: u64,
+    /// The VFS inode flags the filesystem keeps (immutable, append, ...).
+    pub flags: InodeFlags,
     /// The filesystem's data.
     pub data: D,
+}
+
+/// The `i_flags` a filesystem keeps on disk for the VFS to enforce (C:
+/// `S_SYNC`, `S_IMMUTABLE`, ...): writes to an immutable inode, and any
+/// change but appending to an append-only one, are refused by the VFS.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InodeFlags {
+    /// `S_SYNC`: writes are synchronous.
+    pub sync: bool,
+    /// `S_IMMUTABLE`: no change at all.
+    pub immutable: bool,
+    /// `S_APPEND`: only appending writes.
+    pub append: bool,
+    /// `S_NOATIME`: no access time updates.
+    pub noatime: bool,
+    /// `S_DIRSYNC`: directory changes are synchronous.
+    pub dirsync: bool,
+}
+
+impl InodeFlags {
+    /// Every bit these flags cover.
+    const MASK: u32 = bindings::RBTRFS_S_SYNC
+        | bindings::RBTRFS_S_IMMUTABLE
+        | bindings::RBTRFS_S_APPEND
+        | bindings::RBTRFS_S_NOATIME
+        | bindings::RBTRFS_S_DIRSYNC;
+
+    fn bits(&self) -> u32 {
+        let mut b = 0;
+        for (on, bit) in [
+            (self.sync, bindings::RBTRFS_S_SYNC),
+            (self.immutable, bindings::RBTRFS_S_IMMUTABLE),
+            (self.append, bindings::RBTRFS_S_APPEND),
+            (self.noatime, bindings::RBTRFS_S_NOATIME),
+            (self.dirsync, bindings::RBTRFS_S_DIRSYNC),
+        ] {
+            if on {
+                b |= bit;
+            }
+        }
+        b
+    }
+}
+
+/// What `FS_IOC_SETFLAGS` or `FS_IOC_FSSETXATTR` asks for, as
+/// `inode_operations.fileattr_set` gets it, after the VFS checked that the
+/// caller owns the inode (or has `CAP_FOWNER`), has `CAP_LINUX_IMMUTABLE` if
+/// the immutable or append-only flag changes, and that the mount is
+/// writable; the inode is locked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileAttr {
+    /// The `FS_*_FL` flags wanted (from `FS_IOC_FSSETXATTR`, only the
+    /// flags both interfaces share are meaningful, the others are the
+    /// current ones).
+    pub flags: u32,
+    /// Set by `FS_IOC_SETFLAGS`: every bit of `flags` is meant.
+    pub flags_valid: bool,
+    /// `FS_IOC_FSSETXATTR` asks for something `flags` cannot say (project
+    /// ids, extent size hints, xfs-only flags): `fileattr_has_fsx`.
+    pub has_fsx: bool,
 }
 
 /// The result of [`SuperBlock::get_inode`].
@@ -627,6 +696,7 @@ impl<T: FileSystem> NewINode<T> {
                 i, p.atime.sec, p.atime.nsec, p.mtime.sec, p.mtime.nsec, p.ctime.sec, p.ctime.nsec,
             );
             (*i).i_generation = p.generation as u32;
+            bindings::inode_set_flags(i, p.flags.bits(), InodeFlags::MASK);
             match p.typ {
                 INodeType::Dir => {
                     (*i).__bindgen_anon_3.i_fop = &Tables::<T>::DIR_FOPS;
@@ -1424,6 +1494,39 @@ unsafe extern "C" fn rename<T: FileSystem>(
     from_result(|| T::rename(od, oe, nd, ne, RenameFlags(flags)).map(|()| 0))
 }
 
+/// `inode_operations.fileattr_get`.
+unsafe extern "C" fn fileattr_get<T: FileSystem>(dentry: *mut bindings::dentry, fa: *mut bindings::fileattr) -> c_int {
+    // SAFETY: The VFS passes a positive dentry of ours.
+    let inode = unsafe { INode::<T>::from_raw(bindings::rbtrfs_d_inode(dentry)) };
+    from_result(|| {
+        let flags = T::fileattr_get(inode)?;
+        // SAFETY: `fa` is the VFS's `fileattr` for this call.
+        unsafe { bindings::fileattr_fill_flags(fa, flags) };
+        Ok(0)
+    })
+}
+
+/// `inode_operations.fileattr_set`.
+unsafe extern "C" fn fileattr_set<T: FileSystem>(
+    _idmap: *mut bindings::mnt_idmap,
+    dentry: *mut bindings::dentry,
+    fa: *mut bindings::fileattr,
+) -> c_int {
+    // SAFETY: The VFS passes a positive dentry of ours, whose inode it
+    // holds locked, and the attributes of this call.
+    let (inode, attr) = unsafe {
+        (
+            INode::<T>::from_raw(bindings::rbtrfs_d_inode(dentry)),
+            FileAttr {
+                flags: (*fa).flags,
+                flags_valid: bindings::rbtrfs_fileattr_flags_valid(fa),
+                has_fsx: bindings::rbtrfs_fileattr_has_fsx(fa),
+            },
+        )
+    };
+    from_result(|| T::fileattr_set(inode, &attr).map(|()| 0))
+}
+
 /// `inode_operations.setattr`.
 unsafe extern "C" fn setattr<T: FileSystem>(
     idmap: *mut bindings::mnt_idmap,
@@ -1806,12 +1909,23 @@ impl<T: FileSystem> Tables<T> {
         }
     }
 
+    /// The attribute flag operations (C btrfs: directories and files).
+    const fn fileattr_ops(ops: &mut bindings::inode_operations) {
+        if T::FILEATTR {
+            ops.fileattr_get = Some(fileattr_get::<T>);
+            if T::WRITABLE {
+                ops.fileattr_set = Some(fileattr_set::<T>);
+            }
+        }
+    }
+
     const DIR_IOPS: bindings::inode_operations = {
         // SAFETY: All-zero is a valid operations table (all None).
         let mut ops: bindings::inode_operations = unsafe { core::mem::zeroed() };
         ops.lookup = Some(lookup::<T>);
         ops.listxattr = Some(listxattr::<T>);
         Self::acl_ops(&mut ops);
+        Self::fileattr_ops(&mut ops);
         if T::WRITABLE {
             ops.create = Some(create::<T>);
             ops.mkdir = Some(mkdir::<T>);
@@ -1831,6 +1945,7 @@ impl<T: FileSystem> Tables<T> {
         let mut ops: bindings::inode_operations = unsafe { core::mem::zeroed() };
         ops.listxattr = Some(listxattr::<T>);
         Self::acl_ops(&mut ops);
+        Self::fileattr_ops(&mut ops);
         if T::WRITABLE {
             ops.setattr = Some(setattr::<T>);
         }
@@ -1936,8 +2051,15 @@ impl<T: FileSystem> Tables<T> {
     const USER: bindings::xattr_handler = Self::xattr_handler(c_str!("user."));
     const TRUSTED: bindings::xattr_handler = Self::xattr_handler(c_str!("trusted."));
     const SECURITY: bindings::xattr_handler = Self::xattr_handler(c_str!("security."));
+    /// `btrfs.` properties (`btrfs.compression`): read only here, so
+    /// `btrfs property get` gets `ENODATA` rather than `EOPNOTSUPP`.
+    const BTRFS_PROPS: bindings::xattr_handler = {
+        let mut h = Self::xattr_handler(c_str!("btrfs."));
+        h.set = None;
+        h
+    };
 
     /// The NULL-terminated handler array for `s_xattr`.
-    pub(crate) const XATTR_HANDLERS: [*const bindings::xattr_handler; 4] =
-        [&Self::USER, &Self::TRUSTED, &Self::SECURITY, core::ptr::null()];
+    pub(crate) const XATTR_HANDLERS: [*const bindings::xattr_handler; 5] =
+        [&Self::USER, &Self::TRUSTED, &Self::SECURITY, &Self::BTRFS_PROPS, core::ptr::null()];
 }

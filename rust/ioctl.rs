@@ -67,7 +67,43 @@ impl<'a, T: FileSystem> IoctlFile<'a, T> {
         // SAFETY: The file is open (invariant).
         unsafe { bindings::rbtrfs_file_writable(self.file) }
     }
+
+    /// Whether the caller may access `inode` (of the same filesystem) with
+    /// `mask` ([`MAY_READ`], [`MAY_WRITE`], [`MAY_EXEC`]), through the
+    /// file's mount (its idmapping): `inode_permission`.
+    pub fn permission(&self, inode: &INode<T>, mask: i32) -> kernel::error::Result {
+        // SAFETY: The file is open (invariant) and `inode` is a live inode
+        // we hold a reference on.
+        kernel::error::to_result(unsafe { bindings::rbtrfs_file_inode_permission(self.file, inode.raw_inode(), mask) })
+    }
+
+    /// Takes write access to the file's mount for a change that does not
+    /// go through a file opened for writing (`mnt_want_write_file`):
+    /// `EROFS` on a read-only mount. Dropped: `mnt_drop_write_file`.
+    pub fn want_write(&self) -> kernel::error::Result<WriteAccess<'_, 'a, T>> {
+        // SAFETY: The file is open (invariant).
+        kernel::error::to_result(unsafe { bindings::mnt_want_write_file(self.file) })?;
+        Ok(WriteAccess(self))
+    }
 }
+
+/// Write access to a file's mount, from [`IoctlFile::want_write`].
+pub struct WriteAccess<'f, 'a, T: FileSystem>(&'f IoctlFile<'a, T>);
+
+impl<T: FileSystem> Drop for WriteAccess<'_, '_, T> {
+    fn drop(&mut self) {
+        // SAFETY: `want_write` took the access this gives back, on a file
+        // that is still open.
+        unsafe { bindings::mnt_drop_write_file(self.0.file) };
+    }
+}
+
+/// `MAY_EXEC` for [`IoctlFile::permission`].
+pub const MAY_EXEC: i32 = 1;
+/// `MAY_WRITE`.
+pub const MAY_WRITE: i32 = 2;
+/// `MAY_READ`.
+pub const MAY_READ: i32 = 4;
 
 /// Whether the calling task has `CAP_SYS_ADMIN` (`capable()`, which also
 /// marks the task as having used the privilege, as C btrfs's checks do).

@@ -326,4 +326,70 @@ impl BlockGroups {
     pub fn bytes_used(&self) -> u64 {
         self.groups.iter().map(|g| g.used).sum()
     }
+
+    /// What `BTRFS_IOC_SPACE_INFO` reports before the global reserve (C:
+    /// `btrfs_ioctl_space_info`): one entry per type (data, system,
+    /// metadata, then mixed data+metadata) and profile present, profiles
+    /// in C's RAID index order (SINGLE, RAID0, RAID1, DUP, RAID10, ...):
+    /// the flags of the last group of the kind, the summed length and
+    /// `used`.
+    pub fn space_report(&self) -> Result<Vec<SpaceReport>> {
+        let mut out = Vec::new();
+        for ty in [bg_flags::DATA, bg_flags::SYSTEM, bg_flags::METADATA, bg_flags::DATA | bg_flags::METADATA] {
+            for index in 0..=bg_flags::PROFILE_MASK.count_ones() {
+                let mut r = SpaceReport { flags: 0, total_bytes: 0, used_bytes: 0 };
+                let mut any = false;
+                for g in self.groups.iter() {
+                    if g.flags & bg_flags::TYPE_MASK == ty && raid_index(g.flags) == index {
+                        any = true;
+                        r.flags = g.flags;
+                        r.total_bytes += g.length;
+                        r.used_bytes += g.used;
+                    }
+                }
+                if any {
+                    out.push(r)?;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// One entry of `BTRFS_IOC_SPACE_INFO` (`struct btrfs_ioctl_space_info`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpaceReport {
+    /// Type and profile flags (or [`SPACE_INFO_GLOBAL_RSV`]).
+    pub flags: u64,
+    /// Bytes in the block groups.
+    pub total_bytes: u64,
+    /// Bytes used in them.
+    pub used_bytes: u64,
+}
+
+/// `BTRFS_SPACE_INFO_GLOBAL_RSV`: the entry for the global block reserve.
+pub const SPACE_INFO_GLOBAL_RSV: u64 = 1 << 49;
+
+/// C's `btrfs_bg_flags_to_raid_index`: 0 for SINGLE, then one per profile
+/// bit in ascending order.
+fn raid_index(flags: u64) -> u32 {
+    let p = flags & bg_flags::PROFILE_MASK;
+    if p == 0 {
+        0
+    } else {
+        p.trailing_zeros() - bg_flags::RAID0.trailing_zeros() + 1
+    }
+}
+
+/// The size of C's global block reserve (`btrfs_update_global_block_rsv`):
+/// the bytes used by the root, extent, checksum and free space trees
+/// (`roots_used`, `global_roots` of the latter three present), at least
+/// what an unlink with its delayed refs may need, at most 512 MiB.
+pub fn global_rsv_size(nodesize: u32, roots_used: u64, global_roots: u32, free_space_tree: bool) -> u64 {
+    const MAX_LEVEL: u64 = 8;
+    const UNLINK_METADATA_UNITS: u64 = 6;
+    let insert = |items: u64| u64::from(nodesize) * MAX_LEVEL * 2 * items;
+    let min_items = 1 + u64::from(global_roots) + UNLINK_METADATA_UNITS;
+    let delayed = insert(UNLINK_METADATA_UNITS) * if free_space_tree { 2 } else { 1 };
+    roots_used.max(insert(min_items) + delayed).min(512 << 20)
 }

@@ -24,6 +24,7 @@ pub mod extent_io;
 pub mod extent_tree;
 pub mod free_space_tree;
 pub mod file_item;
+pub mod fileattr;
 pub mod format;
 pub mod inode_ops;
 pub mod items;
@@ -31,5 +32,6 @@ pub mod items_write;
 #[path = "mem_host.rs"]
 pub mod mem;
 pub mod transaction;
+pub mod tree_search;
 pub mod validate;
 pub mod volumes;

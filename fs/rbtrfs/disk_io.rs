@@ -131,6 +131,8 @@ pub(crate) struct FsInfo {
     /// semaphore held for write, inside `state`; readers
     /// ([`with_commit_roots`]) hold it for read and never take `state`.
     pub(crate) commit_roots: Pin<KBox<RwSemaphore<CommitRoots>>>,
+    /// `/sys/fs/btrfs/<fsid>/`, while mounted.
+    pub(crate) _sysfs: Option<crate::sysfs::FsSysfs>,
 }
 
 /// Every tree's root as of the last commit, and the chunk map to read them.
@@ -761,6 +763,7 @@ pub(crate) fn open_ctree(sb: &NewSuperBlock<'_>, opts: &MountOptions) -> Result<
         generation: disk.generation(),
     };
     let (generation, total_bytes) = (disk.generation(), disk.total_bytes());
+    let (sb_fsid, devid) = (*disk.fsid(), disk.dev_item().devid());
     let mut sb_bytes = KVec::new();
     sb_bytes.extend_from_slice(bh.data(), GFP_KERNEL)?;
     drop(bh);
@@ -814,6 +817,7 @@ pub(crate) fn open_ctree(sb: &NewSuperBlock<'_>, opts: &MountOptions) -> Result<
                 GFP_KERNEL,
             )?,
             commit_roots,
+            _sysfs: crate::sysfs::mount_dir(dev, &sb_fsid, devid),
         },
         GFP_KERNEL,
     )?)

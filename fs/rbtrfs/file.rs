@@ -135,7 +135,7 @@ fn fill_in(
                 folio.zero(off, len)?;
                 return Ok(len);
             }
-            let ctx = DataCtx { sb, ov: r.overlay(), st: r.state, root, ino, flags: inode.data().flags };
+            let ctx = DataCtx { sb, ov: r.overlay(), st: r.state, root, ino, flags: inode.data().flags() };
             if kind != compression::NONE {
                 let re = RegularExtent::decode(item.data).map_err(|_| EIO)?;
                 let at = re.offset.saturating_add(fpos - start) as usize;
@@ -392,11 +392,14 @@ fn write_extent(sb: &SuperBlock<Btrfs>, root: u64, ino: u64, pos: u64, data: &[u
 /// Returns how many bytes it wrote.
 fn write_extent_piece(sb: &SuperBlock<Btrfs>, root: u64, ino: u64, pos: u64, data: &[u8], isize: u64) -> Result<usize> {
     let fs = sb.data();
-    let (bytenr, len, mirrors) = with_trans(sb, |t| {
+    let (bytenr, len, mirrors, nodatasum) = with_trans(sb, |t| {
         t.reserve_metadata()?;
+        // `chattr +C` on an empty file turns its checksums off (C:
+        // NODATASUM with NODATACOW); rbtrfs still copies on write.
+        let nodatasum = crate::inode_ops::read_inode(t, root, ino)?.flags & inode_flag::NODATASUM != 0;
         let (b, len) = t.alloc_data_upto(data.len() as u64, 0)?;
         match data_mirrors(t, b, len) {
-            Ok(m) => Ok((b, len, m)),
+            Ok(m) => Ok((b, len, m, nodatasum)),
             Err(e) => {
                 let _ = t.free_unused_data(b, len);
                 Err(e)
@@ -404,11 +407,15 @@ fn write_extent_piece(sb: &SuperBlock<Btrfs>, root: u64, ino: u64, pos: u64, dat
         }
     })?;
     let data = &data[..len as usize];
-    let csums = match csums_of(data, fs.geo.sector() as usize, fs.geo.csum_type) {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = with_trans(sb, |t| t.free_unused_data(bytenr, len));
-            return Err(e);
+    let csums = if nodatasum {
+        KVec::new()
+    } else {
+        match csums_of(data, fs.geo.sector() as usize, fs.geo.csum_type) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = with_trans(sb, |t| t.free_unused_data(bytenr, len));
+                return Err(e);
+            }
         }
     };
     for p in mirrors.iter() {
@@ -430,7 +437,9 @@ fn write_extent_piece(sb: &SuperBlock<Btrfs>, root: u64, ino: u64, pos: u64, dat
             num_bytes: len,
         };
         file_item::insert_file_extent(t, root, ino, pos, &ext, true)?;
-        file_item::insert_csums(t, bytenr, &csums)?;
+        if !csums.is_empty() {
+            file_item::insert_csums(t, bytenr, &csums)?;
+        }
         file_item::update_inode(t, root, ino, |f| {
             f.size = isize;
             Ok(())

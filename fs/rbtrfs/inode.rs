@@ -19,9 +19,11 @@ use crate::items::{file_type, DirItemIter, InodeItem};
 use crate::rfs::errno;
 use crate::rfs::fs::{BlockDevice, SuperBlock};
 use crate::rfs::inode::{
-    DEntry, DirEmitter, INode, INodeKey, INodeParams, INodeType, Lookup, NewDEntry, RenameFlags, Timespec, UnrefINode,
+    DEntry, DirEmitter, FileAttr, INode, INodeKey, INodeParams, INodeType, InodeFlags, Lookup, NewDEntry, RenameFlags,
+    Timespec, UnrefINode,
 };
 use crate::super_::Btrfs;
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::prelude::*;
 use kernel::types::ARef;
 
@@ -32,8 +34,16 @@ const NAME_MAX: usize = 255;
 pub(crate) struct BtrfsInode {
     /// The subvolume (tree id) the inode lives in.
     pub(crate) root: u64,
-    /// `BTRFS_INODE_*` flags.
-    pub(crate) flags: u64,
+    /// `BTRFS_INODE_*` flags, as in the inode item (changed by
+    /// [`fileattr_set`] under the inode lock).
+    flags: AtomicU64,
+}
+
+impl BtrfsInode {
+    /// The `BTRFS_INODE_*` flags.
+    pub(crate) fn flags(&self) -> u64 {
+        self.flags.load(Ordering::Relaxed)
+    }
 }
 
 /// The root directory of the mounted subvolume.
@@ -96,7 +106,77 @@ pub(crate) fn params_of(
         mtime: time(f.mtime),
         ctime: time(f.ctime),
         generation: f.generation,
-        data: BtrfsInode { root, flags: f.flags },
+        flags: inode_flags(f.flags),
+        data: BtrfsInode { root, flags: AtomicU64::new(f.flags) },
+    })
+}
+
+/// The flags the VFS enforces for item flags `flags`.
+fn inode_flags(flags: u64) -> InodeFlags {
+    let (sync, immutable, append, noatime, dirsync) = crate::fileattr::vfs_flags(flags);
+    InodeFlags { sync, immutable, append, noatime, dirsync }
+}
+
+/// `FS_IOC_GETFLAGS` (C: `btrfs_fileattr_get`).
+pub(crate) fn fileattr_get(inode: &INode<Btrfs>) -> Result<u32> {
+    Ok(crate::fileattr::to_fsflags(inode.data().flags()))
+}
+
+/// `FS_IOC_SETFLAGS`/`FS_IOC_FSSETXATTR` (C: `btrfs_fileattr_set`): the
+/// VFS checked ownership, `CAP_LINUX_IMMUTABLE` and the mount; the new
+/// flags (and the compression property they imply) go into the inode item
+/// in one transaction, then into the in-core inode.
+pub(crate) fn fileattr_set(inode: &INode<Btrfs>, attr: &FileAttr) -> Result {
+    use crate::fileattr::{Kind, Prop, COMPRESSION_PROP};
+    if attr.has_fsx {
+        return Err(errno::eopnotsupp());
+    }
+    let sb = inode.super_block();
+    let (root, ino) = (inode.data().root, inode.ino());
+    if subvol_readonly(sb, root)? {
+        return Err(EROFS);
+    }
+    let kind = match inode.typ() {
+        Some(INodeType::Dir) => Kind::Dir,
+        Some(INodeType::Reg) => Kind::Reg { size: inode.size().max(0) as u64 },
+        _ => Kind::Other,
+    };
+    let (flags, prop) = crate::fileattr::set(inode.data().flags(), attr.flags, attr.flags_valid, kind)
+        .map_err(crate::disk_io::kerr)?;
+    let now = inode.current_time();
+    with_trans(sb, |t| {
+        t.reserve_metadata()?;
+        match prop {
+            Some(Prop::Set(v)) => inode_ops::set_xattr(t, root, ino, (COMPRESSION_PROP, v), 0, disk_time(now))?,
+            Some(Prop::Remove) => match inode_ops::remove_xattr(t, root, ino, COMPRESSION_PROP, disk_time(now)) {
+                Err(e) if e == crate::error::ENODATA => {}
+                r => r?,
+            },
+            None => {}
+        }
+        inode_ops::update_inode(t, root, ino, |f| {
+            f.flags = flags;
+            f.ctime = disk_time(now);
+        })
+        .map(|_| ())
+    })?;
+    inode.data().flags.store(flags, Ordering::Relaxed);
+    inode.set_inode_flags(inode_flags(flags));
+    inode.set_ctime(now);
+    Ok(())
+}
+
+/// Whether subvolume `root` is read-only (its root item's flag).
+fn subvol_readonly(sb: &SuperBlock<Btrfs>, root: u64) -> Result<bool> {
+    with_view(sb, |v| {
+        let mut path = VPath::new();
+        v.search(objectid::ROOT_TREE, &Key::new(root, key_type::ROOT_ITEM, 0), &mut path)?;
+        let Some(item) = path.item().map_err(|e| v.tree_err(e))? else { return Ok(false) };
+        if item.key.objectid != root || item.key.ty != key_type::ROOT_ITEM {
+            return Ok(false);
+        }
+        let r = crate::items::RootItem::new(item.data).ok_or_else(|| v.tree_err(format_args!("tree {}: root item too small", root)))?;
+        Ok(r.flags() & crate::items::ROOT_SUBVOL_RDONLY != 0)
     })
 }
 

@@ -236,6 +236,16 @@ impl FileSystem for Btrfs {
         crate::ioctl::ioctl(file, cmd, arg)
     }
 
+    const FILEATTR: bool = true;
+
+    fn fileattr_get(inode: &INode<Self>) -> Result<u32> {
+        crate::inode::fileattr_get(inode)
+    }
+
+    fn fileattr_set(inode: &INode<Self>, attr: &crate::rfs::inode::FileAttr) -> Result {
+        crate::inode::fileattr_set(inode, attr)
+    }
+
     fn fsync(inode: &INode<Self>, _start: i64, _end: i64, _datasync: bool) -> Result {
         crate::file::fsync(inode)
     }
