@@ -3,6 +3,7 @@
  * Headers rbtrfs binds with its own bindgen step (rust/bindgen.sh), beyond
  * what the kernel's `kernel::bindings` covers in 6.12.
  */
+#include <linux/backing-dev.h>
 #include <linux/bio.h>
 #include <linux/blkdev.h>
 #include <linux/buffer_head.h>

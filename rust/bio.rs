@@ -21,8 +21,8 @@ use kernel::error::to_result;
 use kernel::page::{Page, PAGE_SIZE};
 use kernel::prelude::*;
 
-/// Pages per bio.
-const MAX_PAGES: usize = 64;
+/// Pages per bio (`BIO_MAX_VECS`): 1 MiB.
+const MAX_PAGES: usize = 256;
 
 /// Reads `buf.len()` bytes at byte `offset` of `bdev`. Both must be
 /// multiples of 512 (`EINVAL` otherwise); a failed read is `EIO`.

@@ -87,6 +87,169 @@ impl LockedFolio<'_> {
     }
 }
 
+/// Most folios in one [`ReadaheadBatch`]: 1 MiB of 4 KiB folios.
+pub const READAHEAD_BATCH: usize = 256;
+
+/// Consecutive locked folios of one readahead window, filled together.
+///
+/// C: the folios `readahead_folio` hands out of a `readahead_control`.
+/// They cover `[pos, pos + len)` of the file without gaps, so the
+/// filesystem can fill them from one large read per extent instead of one
+/// small read per folio. The abstraction marks every folio up to date if
+/// the fill succeeds and unlocks them all in any case; a folio left not up
+/// to date is read again by `read_folio`, which then reports the error.
+///
+/// # Invariants
+///
+/// Every pointer is a folio locked by the running readahead and
+/// exclusively ours to fill; they are consecutive in the file, in order.
+pub struct ReadaheadBatch<'a> {
+    folios: KVec<*mut bindings::folio>,
+    _p: PhantomData<&'a mut ()>,
+}
+
+impl ReadaheadBatch<'_> {
+    /// An empty batch.
+    pub(crate) fn new() -> Result<Self> {
+        Ok(Self { folios: KVec::with_capacity(READAHEAD_BATCH, GFP_KERNEL)?, _p: PhantomData })
+    }
+
+    /// Adds the next folio of the window; gives it back if the batch is
+    /// full or it does not follow the last one.
+    ///
+    /// # Safety
+    ///
+    /// `folio` is locked by the running readahead and exclusively ours to
+    /// fill until the batch is finished.
+    pub(crate) unsafe fn push(&mut self, folio: *mut bindings::folio) -> core::result::Result<(), *mut bindings::folio> {
+        if self.folios.len() >= READAHEAD_BATCH {
+            return Err(folio);
+        }
+        if let Some(&last) = self.folios.last() {
+            // SAFETY: Both are locked folios of the mapping (invariant and
+            // safety contract).
+            let follows = unsafe {
+                bindings::rbtrfs_folio_pos(last) + bindings::rbtrfs_folio_size(last) as i64
+                    == bindings::rbtrfs_folio_pos(folio)
+            };
+            if !follows {
+                return Err(folio);
+            }
+        }
+        // INVARIANT: per the safety contract; consecutive (checked).
+        self.folios.push(folio, GFP_KERNEL).map_err(|_| folio)
+    }
+
+    /// Whether the batch holds no folio.
+    pub fn is_empty(&self) -> bool {
+        self.folios.is_empty()
+    }
+
+    /// Byte offset of the first folio in its file.
+    pub fn pos(&self) -> u64 {
+        match self.folios.first() {
+            // SAFETY: The folio is locked and in a mapping (invariant).
+            Some(&f) => unsafe { bindings::rbtrfs_folio_pos(f) as u64 },
+            None => 0,
+        }
+    }
+
+    /// Bytes covered by the batch.
+    pub fn len(&self) -> usize {
+        // SAFETY: Each folio is locked (invariant).
+        self.folios.iter().map(|&f| unsafe { bindings::rbtrfs_folio_size(f) }).sum()
+    }
+
+    /// The folio holding byte `offset` of the batch, and where in it.
+    fn locate(&self, mut offset: usize) -> Option<(usize, usize)> {
+        for (i, &f) in self.folios.iter().enumerate() {
+            // SAFETY: The folio is locked (invariant).
+            let size = unsafe { bindings::rbtrfs_folio_size(f) };
+            if offset < size {
+                return Some((i, offset));
+            }
+            offset -= size;
+        }
+        None
+    }
+
+    /// Copies `data` into the batch at byte `offset` (across folios);
+    /// `EINVAL` if it does not fit.
+    pub fn write(&mut self, offset: usize, data: &[u8]) -> Result {
+        self.each_piece(offset, data.len(), |f, at, done, n| {
+            // SAFETY: `at + n` is within the folio (each_piece); the folio
+            // is ours to fill (invariant); `done + n <= data.len()`.
+            unsafe { bindings::rbtrfs_memcpy_to_folio(f, at, data[done..].as_ptr().cast(), n) }
+        })
+    }
+
+    /// Zeroes `len` bytes at byte `offset` of the batch; `EINVAL` if out of
+    /// bounds.
+    pub fn zero(&mut self, offset: usize, len: usize) -> Result {
+        self.each_piece(offset, len, |f, at, _, n| {
+            // SAFETY: `at + n` is within the folio (each_piece); the folio
+            // is ours to fill (invariant).
+            unsafe { bindings::rbtrfs_folio_zero_range(f, at, n) }
+        })
+    }
+
+    /// Calls `f(folio, offset in folio, bytes done, bytes)` for each
+    /// folio's share of `[offset, offset + len)`.
+    fn each_piece(&self, offset: usize, len: usize, mut f: impl FnMut(*mut bindings::folio, usize, usize, usize)) -> Result {
+        if offset.checked_add(len).map_or(true, |end| end > self.len()) {
+            return Err(EINVAL);
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        let (mut i, mut at) = self.locate(offset).ok_or(EINVAL)?;
+        let mut done = 0;
+        while done < len {
+            let folio = *self.folios.get(i).ok_or(EINVAL)?;
+            // SAFETY: The folio is locked (invariant).
+            let size = unsafe { bindings::rbtrfs_folio_size(folio) };
+            let n = (size - at).min(len - done);
+            f(folio, at, done, n);
+            done += n;
+            i += 1;
+            at = 0;
+        }
+        Ok(())
+    }
+
+    /// Each folio as a [`LockedFolio`], for filling them one by one.
+    pub fn for_each_folio(&mut self, mut f: impl FnMut(&mut LockedFolio<'_>) -> Result) -> Result {
+        for &folio in self.folios.iter() {
+            // SAFETY: Locked and ours to fill (invariant), for the length
+            // of the call.
+            f(&mut unsafe { LockedFolio::from_raw(folio) })?;
+        }
+        Ok(())
+    }
+
+    /// Marks every folio up to date if `ok`, and unlocks them all.
+    pub(crate) fn finish(&mut self, ok: bool) {
+        let folios = core::mem::replace(&mut self.folios, KVec::new());
+        for &folio in folios.iter() {
+            // SAFETY: Locked by us (invariant); after the unlock we never
+            // touch it again (the batch no longer holds it).
+            unsafe {
+                if ok {
+                    bindings::rbtrfs_folio_mark_uptodate(folio);
+                }
+                bindings::folio_unlock(folio);
+            }
+        }
+    }
+}
+
+impl Drop for ReadaheadBatch<'_> {
+    fn drop(&mut self) {
+        // Never leave a folio locked.
+        self.finish(false);
+    }
+}
+
 /// The dirty folios a `writepages` call writes, in ascending order
 /// (`writeback_iter`).
 ///

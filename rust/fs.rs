@@ -137,6 +137,13 @@ pub trait FileSystem: Sized + 'static {
     /// zeroed.
     fn read_folio(inode: &INode<Self>, folio: &mut LockedFolio<'_>) -> Result;
 
+    /// Fills consecutive folios of a readahead window together (the same
+    /// rules as [`FileSystem::read_folio`]), so that a large extent can be
+    /// read at once. The default fills them one by one.
+    fn readahead(inode: &INode<Self>, batch: &mut super::folio::ReadaheadBatch<'_>) -> Result {
+        batch.for_each_folio(|f| Self::read_folio(inode, f))
+    }
+
     /// Reads extended attribute `name` (with its namespace prefix). With
     /// `None` returns the value's size; else copies it (`ERANGE` if short).
     fn get_xattr(inode: &INode<Self>, name: &[u8], buf: Option<&mut [u8]>) -> Result<usize>;
@@ -1094,6 +1101,31 @@ impl NewSuperBlock<'_> {
     pub fn set_stable_writes(&self) {
         // SAFETY: The superblock is new and locked.
         unsafe { (*self.sb).s_iflags |= bindings::RBTRFS_SB_I_STABLE_WRITES as kernel::ffi::c_ulong };
+    }
+
+    /// Gives the superblock its own backing device info (C:
+    /// `super_setup_bdi`, as btrfs does) with at least `ra_bytes` of
+    /// readahead, instead of the block device's. Writeback of the
+    /// filesystem's inodes then runs on it too.
+    pub fn setup_bdi(&self, ra_bytes: usize) -> Result {
+        // SAFETY: The superblock is new and locked. `get_tree_bdev` gave it
+        // a reference to its device's bdi, which we put and replace with
+        // the noop bdi that `super_setup_bdi` expects; a failure leaves the
+        // noop bdi, which `kill_sb` does not put.
+        unsafe {
+            let noop = core::ptr::addr_of_mut!(bindings::noop_backing_dev_info);
+            if (*self.sb).s_bdi != noop {
+                bindings::rbtrfs_bdi_put((*self.sb).s_bdi);
+                (*self.sb).s_bdi = noop;
+            }
+            to_result(bindings::super_setup_bdi(self.sb))?;
+            let bdi = (*self.sb).s_bdi;
+            let want = (ra_bytes / kernel::page::PAGE_SIZE) as kernel::ffi::c_ulong;
+            if (*bdi).ra_pages < want {
+                (*bdi).ra_pages = want;
+            }
+        }
+        Ok(())
     }
 
     /// Makes the mount read-only, whatever was asked.

@@ -3,6 +3,7 @@
  * C helpers for rbtrfs, linked into the same module as the Rust code.
  * See helpers.h: only wrappers of static inline functions and macros live here.
  */
+#include <linux/backing-dev.h>
 #include <linux/bio.h>
 #include <linux/blkdev.h>
 #include <linux/highmem.h>
@@ -529,4 +530,9 @@ int rbtrfs_kobject_create_unique(const char *name, struct kobject **out)
 out:
 	mutex_unlock(&rbtrfs_kobject_lock);
 	return ret;
+}
+
+void rbtrfs_bdi_put(struct backing_dev_info *bdi)
+{
+	bdi_put(bdi);
 }

@@ -73,6 +73,7 @@ int rbtrfs_kobject_create_unique(const char *name, struct kobject **out);
 /* Readahead (see rust/inode.rs). */
 struct readahead_control;
 struct folio *rbtrfs_readahead_folio(struct readahead_control *rac);
+void rbtrfs_bdi_put(struct backing_dev_info *bdi);
 
 /* Time (see rust/time.rs). */
 u64 rbtrfs_jiffies_ms(void);

@@ -58,7 +58,7 @@
 //! ```
 
 use super::bindings;
-use super::folio::{LockedFolio, Writeback};
+use super::folio::{LockedFolio, ReadaheadBatch, Writeback};
 use super::fs::{FileSystem, SuperBlock};
 use super::nofs::NoFsScope;
 use core::cell::UnsafeCell;
@@ -1233,20 +1233,46 @@ unsafe extern "C" fn read_folio<T: FileSystem>(
     }
 }
 
-/// `address_space_operations.readahead`: fills each folio of the window
-/// like `read_folio`. `readahead_folio` hands out locked folios whose
-/// reference the page cache keeps; a folio that fails is unlocked without
-/// being marked up to date, and a later `read_folio` reports the error.
+/// `address_space_operations.readahead`: hands the window's folios to
+/// [`FileSystem::readahead`] in batches of consecutive folios.
+/// `readahead_folio` hands out locked folios whose reference the page cache
+/// keeps; a batch that fails is unlocked without being marked up to date,
+/// and a later `read_folio` reports the error.
 unsafe extern "C" fn readahead<T: FileSystem>(rac: *mut bindings::readahead_control) {
+    let Ok(mut batch) = ReadaheadBatch::new() else {
+        // No memory for a batch: leave the folios to `read_folio`
+        // (readahead_control unlocks the ones we do not take).
+        return;
+    };
+    let mut inode: Option<&INode<T>> = None;
     loop {
         // SAFETY: `rac` is the live readahead control of this call.
         let folio = unsafe { bindings::rbtrfs_readahead_folio(rac) };
         if folio.is_null() {
             break;
         }
+        if inode.is_none() {
+            // SAFETY: A folio of this mapping: one of our inodes, kept
+            // alive by the page cache for the call.
+            inode = Some(unsafe { INode::<T>::from_raw(bindings::rbtrfs_folio_inode(folio)) });
+        }
         // SAFETY: `readahead_folio` returns a locked folio of this mapping,
-        // one of our inodes; the error is reported by a later `read_folio`.
-        let _ = unsafe { fill_and_unlock::<T>(folio) };
+        // ours to fill until we unlock it.
+        if let Err(folio) = unsafe { batch.push(folio) } {
+            if let Some(i) = inode {
+                let r = T::readahead(i, &mut batch);
+                batch.finish(r.is_ok());
+            }
+            // SAFETY: As above; the batch is empty again.
+            if let Err(folio) = unsafe { batch.push(folio) } {
+                // SAFETY: Still locked by us; not filled.
+                unsafe { bindings::folio_unlock(folio) };
+            }
+        }
+    }
+    if let (Some(i), false) = (inode, batch.is_empty()) {
+        let r = T::readahead(i, &mut batch);
+        batch.finish(r.is_ok());
     }
 }
 

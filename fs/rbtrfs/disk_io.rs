@@ -620,6 +620,9 @@ impl<'a> View<'a> {
     }
 }
 
+/// Readahead of a file, at least (C btrfs: `SZ_4M` in `open_ctree`).
+const READAHEAD_BYTES: usize = 4 << 20;
+
 /// Runs `f` on the current trees of `sb`, with the state lock held.
 pub(crate) fn with_view<R>(sb: &SuperBlock<Btrfs>, f: impl FnOnce(&View<'_>) -> Result<R>) -> Result<R> {
     let fs = sb.data();
@@ -798,6 +801,11 @@ pub(crate) fn open_ctree(sb: &NewSuperBlock<'_>, opts: &MountOptions) -> Result<
     if sb.set_block_size(geo.sectorsize).is_err() {
         btrfs_err!(dev, "unable to set blocksize {}", geo.sectorsize);
         return Err(EINVAL);
+    }
+    // Like btrfs: a per-filesystem bdi with at least 4 MiB of readahead.
+    if let Err(e) = sb.setup_bdi(READAHEAD_BYTES) {
+        btrfs_err!(dev, "unable to set up the backing device info: {:?}", e);
+        return Err(e);
     }
     btrfs_info!(dev, "mounted subvolume {} {} (generation {}, {} chunks)",
         subvol, if writable { "read-write" } else { "read-only" }, generation, geo.chunks.len());

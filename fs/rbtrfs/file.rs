@@ -25,7 +25,7 @@ use crate::file_item;
 use crate::rfs::compress;
 use crate::transaction::FsState;
 use crate::items_write::RegularExtent;
-use crate::rfs::folio::{Writeback, WritebackFolio};
+use crate::rfs::folio::{ReadaheadBatch, Writeback, WritebackFolio};
 use crate::rfs::inode::{INodeType, SetAttr, UnrefINode};
 use crate::transaction::Trans;
 use crate::items::{compression, inode_flag, FileExtent, FileExtentBody};
@@ -35,39 +35,98 @@ use crate::rfs::inode::INode;
 use crate::super_::Btrfs;
 use kernel::prelude::*;
 
+/// Where read data goes: one folio (`read_folio`) or a readahead batch of
+/// consecutive folios; offsets are relative to its start.
+pub(crate) trait Dest {
+    /// Copies `data` in at `off`.
+    fn put(&mut self, off: usize, data: &[u8]) -> Result;
+    /// Zeroes `len` bytes at `off`.
+    fn clear(&mut self, off: usize, len: usize) -> Result;
+}
+
+impl Dest for LockedFolio<'_> {
+    fn put(&mut self, off: usize, data: &[u8]) -> Result {
+        self.write(off, data)
+    }
+    fn clear(&mut self, off: usize, len: usize) -> Result {
+        self.zero(off, len)
+    }
+}
+
+impl Dest for ReadaheadBatch<'_> {
+    fn put(&mut self, off: usize, data: &[u8]) -> Result {
+        self.write(off, data)
+    }
+    fn clear(&mut self, off: usize, len: usize) -> Result {
+        self.zero(off, len)
+    }
+}
+
 /// Fills a folio of a regular file or symlink (C: `btrfs_read_folio`).
 pub(crate) fn read_folio(inode: &INode<Btrfs>, folio: &mut LockedFolio<'_>) -> Result {
-    let pos = folio.pos();
-    let size = folio.size();
+    let (pos, size) = (folio.pos(), folio.size());
+    fill_range(inode, folio, pos, size)
+}
+
+/// Fills a readahead batch (C: `btrfs_readahead`): one read per extent
+/// run instead of one per folio.
+pub(crate) fn readahead(inode: &INode<Btrfs>, batch: &mut ReadaheadBatch<'_>) -> Result {
+    let (pos, len) = (batch.pos(), batch.len());
+    fill_range(inode, batch, pos, len)
+}
+
+/// Fills `[pos, pos + size)` of the file into `dest`, extent by extent;
+/// zeroes past the end of the file.
+fn fill_range<D: Dest>(inode: &INode<Btrfs>, dest: &mut D, pos: u64, size: usize) -> Result {
     let isize = inode.size().max(0) as u64;
     let mut off = 0usize;
     while off < size {
         let fpos = pos + off as u64;
         if fpos >= isize {
-            folio.zero(off, size - off)?;
+            dest.clear(off, size - off)?;
             break;
         }
         let want = (size - off).min((isize - fpos) as usize);
-        let done = fill(inode, folio, off, fpos, want)?;
+        let done = fill(inode, dest, off, fpos, want)?;
         off += done.max(1);
     }
     Ok(())
 }
 
-/// Fills up to `want` bytes of the folio at `off` (file offset `fpos`)
+/// Fills up to `want` bytes of `dest` at `off` (file offset `fpos`)
 /// from the extent covering `fpos`; returns how many bytes were filled.
-fn fill(inode: &INode<Btrfs>, folio: &mut LockedFolio<'_>, off: usize, fpos: u64, want: usize) -> Result<usize> {
-    with_view(inode.super_block(), |v| fill_in(v, inode, folio, off, fpos, want))
+/// A plain regular extent is planned under the state lock (where it is,
+/// its checksums) and read and verified after the lock is dropped: the
+/// locked folios keep the file's extents in place (truncate, hole punch
+/// and reflink wait for them), and freed extents stay pinned until the
+/// next commit.
+fn fill<D: Dest>(inode: &INode<Btrfs>, dest: &mut D, off: usize, fpos: u64, want: usize) -> Result<usize> {
+    match with_view(inode.super_block(), |v| fill_in(v, inode, dest, off, fpos, want))? {
+        Fill::Done(n) => Ok(n),
+        Fill::Read(plan) => {
+            let buf = plan.read(inode.super_block())?;
+            dest.put(off, buf.get(..plan.len).ok_or(EIO)?)?;
+            Ok(plan.len)
+        }
+    }
 }
 
-fn fill_in(
+/// What [`fill_in`] did.
+enum Fill {
+    /// Filled this many bytes.
+    Done(usize),
+    /// A read to do once the state lock is dropped.
+    Read(ReadPlan),
+}
+
+fn fill_in<D: Dest>(
     r: &View<'_>,
     inode: &INode<Btrfs>,
-    folio: &mut LockedFolio<'_>,
+    folio: &mut D,
     off: usize,
     fpos: u64,
     want: usize,
-) -> Result<usize> {
+) -> Result<Fill> {
     let sb = inode.super_block();
     let root = inode.data().root;
     let ino = inode.ino();
@@ -83,14 +142,14 @@ fn fill_in(
             }
         }
         if !r.prev(&mut path)? {
-            return zero(folio, off, want, fpos, next_start);
+            return zero(folio, off, want, fpos, next_start).map(Fill::Done);
         }
     }
     let Some(item) = path.item().map_err(|e| r.tree_err(e))? else {
-        return zero(folio, off, want, fpos, next_start);
+        return zero(folio, off, want, fpos, next_start).map(Fill::Done);
     };
     if !is_extent(&item.key) {
-        return zero(folio, off, want, fpos, next_start);
+        return zero(folio, off, want, fpos, next_start).map(Fill::Done);
     }
     let start = item.key.offset;
     let fe = FileExtent::parse(item.data).map_err(|e| {
@@ -120,20 +179,20 @@ fn fill_in(
             };
             let avail = data.len().saturating_sub(rel).min(want);
             if avail == 0 {
-                return zero(folio, off, want, fpos, next_start);
+                return zero(folio, off, want, fpos, next_start).map(Fill::Done);
             }
-            folio.write(off, data.get(rel..rel + avail).ok_or(EIO)?)?;
-            Ok(avail)
+            folio.put(off, data.get(rel..rel + avail).ok_or(EIO)?)?;
+            Ok(Fill::Done(avail))
         }
         FileExtentBody::Prealloc(e) | FileExtentBody::Regular(e) => {
             let end = start.saturating_add(e.num_bytes());
             if fpos >= end {
-                return zero(folio, off, want, fpos, next_start);
+                return zero(folio, off, want, fpos, next_start).map(Fill::Done);
             }
             let len = want.min((end - fpos) as usize);
             if matches!(fe.body, FileExtentBody::Prealloc(_)) || e.disk_bytenr() == 0 {
-                folio.zero(off, len)?;
-                return Ok(len);
+                folio.clear(off, len)?;
+                return Ok(Fill::Done(len));
             }
             let ctx = DataCtx { sb, ov: r.overlay(), st: r.state, root, ino, flags: inode.data().flags() };
             if kind != compression::NONE {
@@ -141,14 +200,12 @@ fn fill_in(
                 let at = re.offset.saturating_add(fpos - start) as usize;
                 with_decompressed(&ctx, start, &re, |data| {
                     let src = data.get(at..).and_then(|d| d.get(..len)).ok_or(EIO)?;
-                    folio.write(off, src)
+                    folio.put(off, src)
                 })?;
-                return Ok(len);
+                return Ok(Fill::Done(len));
             }
             let logical = e.disk_bytenr() + e.offset() + (fpos - start);
-            let buf = read_verified(&ctx, fpos, logical, len)?;
-            folio.write(off, buf.get(..len).ok_or(EIO)?)?;
-            Ok(len)
+            Ok(Fill::Read(plan_read(&ctx, fpos, logical, len)?))
         }
     }
 }
@@ -256,10 +313,10 @@ fn with_decompressed<R>(
 }
 
 /// Zeroes the folio from `off` up to `want` bytes or the next extent.
-fn zero(folio: &mut LockedFolio<'_>, off: usize, want: usize, fpos: u64, next_start: u64) -> Result<usize> {
+fn zero<D: Dest>(folio: &mut D, off: usize, want: usize, fpos: u64, next_start: u64) -> Result<usize> {
     let len = (want as u64).min(next_start.saturating_sub(fpos)).max(1) as usize;
     let len = len.min(want);
-    folio.zero(off, len)?;
+    folio.clear(off, len)?;
     Ok(len)
 }
 
@@ -268,6 +325,31 @@ fn zero(folio: &mut LockedFolio<'_>, off: usize, want: usize, fpos: u64, next_st
 /// inode has NODATASUM. `fpos` is the file offset of the first byte, for
 /// messages.
 fn read_verified(ctx: &DataCtx<'_>, fpos: u64, logical: u64, len: usize) -> Result<KVVec<u8>> {
+    plan_read(ctx, fpos, logical, len)?.read(ctx.sb)
+}
+
+/// A data read worked out under the state lock: where the sectors are and
+/// the checksums they must have.
+struct ReadPlan {
+    /// Device offset of the first sector.
+    phys: u64,
+    /// Logical address of the first sector.
+    logical: u64,
+    /// File offset of the first byte, for messages.
+    fpos: u64,
+    /// Bytes wanted (the read is whole sectors).
+    len: usize,
+    /// The expected checksums, sector by sector; `None` for NODATASUM.
+    csums: Option<KVVec<u8>>,
+    /// How many sectors from the first have a checksum.
+    found: usize,
+    root: u64,
+    ino: u64,
+}
+
+/// Maps `len` bytes at `logical` to the device and looks up their
+/// checksums (see [`read_verified`]).
+fn plan_read(ctx: &DataCtx<'_>, fpos: u64, logical: u64, len: usize) -> Result<ReadPlan> {
     let (sb, st) = (ctx.sb, ctx.st);
     let fs = sb.data();
     let ss = fs.geo.sector() as usize;
@@ -285,38 +367,51 @@ fn read_verified(ctx: &DataCtx<'_>, fpos: u64, logical: u64, len: usize) -> Resu
     }
     let phys = map.mirrors().first().ok_or(EIO)?.physical;
     let sectors = len.div_ceil(ss);
-    let mut buf = KVVec::from_elem(0u8, sectors * ss, GFP_KERNEL)?;
-    sb.read_at(phys, &mut buf)?;
+    let mut plan = ReadPlan { phys, logical, fpos, len, csums: None, found: 0, root: ctx.root, ino: ctx.ino };
     if ctx.flags & inode_flag::NODATASUM != 0 {
-        return Ok(buf);
+        return Ok(plan);
     }
-    let csum_type = fs.geo.csum_type;
-    let csize = csum_type.size();
-    let mut want = KVVec::from_elem(0u8, sectors * csize, GFP_KERNEL)?;
-    let found = match st.root(objectid::CSUM_TREE) {
+    let mut want = KVVec::from_elem(0u8, sectors * fs.geo.csum_type.size(), GFP_KERNEL)?;
+    plan.found = match st.root(objectid::CSUM_TREE) {
         Some(croot) => lookup_csums(ctx, &croot, logical, &mut want)?,
         None => 0,
     };
-    for (i, sector) in buf.chunks(ss).enumerate() {
-        let at = logical + (i * ss) as u64;
-        let off = fpos + (i * ss) as u64;
-        if i >= found {
-            btrfs_warn_rl!(fs.geo.rl, sb.id(), "no csum found for root {} ino {} off {} (logical {})",
-                ctx.root, ctx.ino, off, at);
-            return Err(EIO);
+    plan.csums = Some(want);
+    Ok(plan)
+}
+
+impl ReadPlan {
+    /// Reads the sectors and checks them; needs no lock.
+    fn read(&self, sb: &SuperBlock<Btrfs>) -> Result<KVVec<u8>> {
+        let fs = sb.data();
+        let ss = fs.geo.sector() as usize;
+        let sectors = self.len.div_ceil(ss);
+        let mut buf = KVVec::from_elem(0u8, sectors * ss, GFP_KERNEL)?;
+        sb.read_at(self.phys, &mut buf)?;
+        let Some(want) = &self.csums else { return Ok(buf) };
+        let csum_type = fs.geo.csum_type;
+        let csize = csum_type.size();
+        for (i, sector) in buf.chunks(ss).enumerate() {
+            let at = self.logical + (i * ss) as u64;
+            let off = self.fpos + (i * ss) as u64;
+            if i >= self.found {
+                btrfs_warn_rl!(fs.geo.rl, sb.id(), "no csum found for root {} ino {} off {} (logical {})",
+                    self.root, self.ino, off, at);
+                return Err(EIO);
+            }
+            let mut got = [0u8; 32];
+            csum_type.compute(sector, &mut got);
+            let expected = want.get(i * csize..(i + 1) * csize).ok_or(EIO)?;
+            let got = got.get(..csize).ok_or(EIO)?;
+            if expected != got {
+                btrfs_warn_rl!(fs.geo.rl, sb.id(),
+                    "csum failed root {} ino {} off {} csum 0x{} expected csum 0x{} mirror 1",
+                    self.root, self.ino, off, Hex(got), Hex(expected));
+                return Err(EIO);
+            }
         }
-        let mut got = [0u8; 32];
-        csum_type.compute(sector, &mut got);
-        let expected = want.get(i * csize..(i + 1) * csize).ok_or(EIO)?;
-        let got = got.get(..csize).ok_or(EIO)?;
-        if expected != got {
-            btrfs_warn_rl!(fs.geo.rl, sb.id(),
-                "csum failed root {} ino {} off {} csum 0x{} expected csum 0x{} mirror 1",
-                ctx.root, ctx.ino, off, Hex(got), Hex(expected));
-            return Err(EIO);
-        }
+        Ok(buf)
     }
-    Ok(buf)
 }
 
 /// The stored checksums of the data sectors from `logical` on, into
@@ -346,7 +441,7 @@ impl core::fmt::Display for Hex<'_> {
 // ---------------------------------------------------------------------------
 
 /// Most folios written as one extent.
-const BATCH: usize = 32;
+const BATCH: usize = 256;
 
 /// Checksums of every sector of `data`, back to back.
 fn csums_of(data: &[u8], ss: usize, csum_type: crate::checksum::CsumType) -> Result<KVec<u8>> {
@@ -475,7 +570,7 @@ fn write_batch(inode: &UnrefINode<Btrfs>, batch: &[WritebackFolio<'_>]) -> Resul
     let ss = fs.geo.sector();
     let max_inline = file_item::max_inline_size(fs.geo.nodesize, fs.geo.sectorsize, file_item::DEFAULT_MAX_INLINE);
     let alen = (len as u64).div_ceil(ss) * ss;
-    let mut buf = KVec::from_elem(0u8, alen as usize, GFP_KERNEL)?;
+    let mut buf = KVVec::from_elem(0u8, alen as usize, GFP_KERNEL)?;
     let mut at = 0usize;
     for f in batch {
         let n = f.size().min(len.saturating_sub(at));

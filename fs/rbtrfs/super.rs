@@ -136,6 +136,10 @@ impl FileSystem for Btrfs {
         crate::file::read_folio(inode, folio)
     }
 
+    fn readahead(inode: &INode<Self>, batch: &mut crate::rfs::folio::ReadaheadBatch<'_>) -> Result {
+        crate::file::readahead(inode, batch)
+    }
+
     fn get_xattr(inode: &INode<Self>, name: &[u8], buf: Option<&mut [u8]>) -> Result<usize> {
         crate::xattr::get(inode, name, buf)
     }
