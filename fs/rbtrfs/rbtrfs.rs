@@ -47,6 +47,7 @@ pub mod mem {
     pub use crate::rfs::vec::{NoMem, Vec};
 }
 #[path = "super.rs"]
+pub mod snapshot;
 mod super_;
 mod sysfs;
 pub mod transaction;
