@@ -1,0 +1,324 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Snapshots in the host-testable core: `snapshot.rs` (tree copy, COW of
+//! shared blocks, dropping a tree) against images made by
+//! `mkfs.btrfs --rootdir`, judged by `btrfs check` after every commit and
+//! by reading every tree back against a model of its files.
+
+mod common;
+mod image;
+mod rw;
+
+use rw::{btrfs_check, open_rw};
+
+use common::{mkfs, Rng, Scratch};
+use image::Image;
+use rbtrfs_core::ctree::{key_type, objectid, Key};
+use rbtrfs_core::ctree_write::insert_item;
+use rbtrfs_core::extent_io::Overlay;
+use rbtrfs_core::file_item::{self as fi, ExtentKind};
+use rbtrfs_core::inode_ops;
+use rbtrfs_core::items::Timespec;
+use rbtrfs_core::mem;
+use rbtrfs_core::snapshot::{self, SnapshotParams};
+use rbtrfs_core::transaction::{commit, FsState, Trans};
+use std::collections::BTreeMap;
+use std::path::Path as FsPath;
+
+/// Files of one tree: name -> contents.
+type Files = BTreeMap<String, Vec<u8>>;
+
+const NODESIZE: &str = "4096";
+
+fn now(i: u64) -> Timespec {
+    Timespec { sec: 1_700_000_000 + i, nsec: 0 }
+}
+
+/// A --rootdir image with `n` files of mixed sizes (inline and regular)
+/// in the top directory, metadata with 4 KiB nodes so the fs tree has
+/// several levels.
+fn make_image(dir: &FsPath, n: usize, seed: u64) -> (std::path::PathBuf, Files) {
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let mut rng = Rng(seed);
+    let mut files = Files::new();
+    for i in 0..n {
+        let len = match rng.below(10) {
+            0..=3 => rng.below(1500) as usize,
+            4 => 0,
+            _ => 4096 + rng.below(24 * 1024) as usize,
+        };
+        let data = rng.bytes(len);
+        let name = format!("f{:05}", i);
+        std::fs::write(src.join(&name), &data).unwrap();
+        files.insert(name, data);
+    }
+    let src_arg = src.to_str().unwrap().to_string();
+    let img = mkfs(dir, "s.img", 512 << 20, &["-n", NODESIZE, "--rootdir", &src_arg]);
+    std::fs::remove_dir_all(&src).unwrap();
+    (img, files)
+}
+
+/// Reads every file of `names` in tree `root` through the current trees.
+fn read_files(image: &Image, fs: &mut FsState, root: u64) -> Files {
+    let mut names = Vec::new();
+    {
+        let t = Trans::new(fs, image).unwrap();
+        let rn = t.fs.root(root).unwrap();
+        let ov = Overlay { dirty: &t.fs.dirty, src: image };
+        // Every DIR_INDEX of the top directory.
+        let mut p = rbtrfs_core::ctree::Path::new();
+        p.search(&ov, rn.bytenr, rn.level, rn.generation, &Key::new(256, key_type::DIR_INDEX, 0)).unwrap();
+        loop {
+            if p.key().unwrap().is_none() && !p.next_item(&ov).unwrap() {
+                break;
+            }
+            let item = p.item().unwrap().unwrap();
+            if item.key.objectid != 256 || item.key.ty != key_type::DIR_INDEX {
+                break;
+            }
+            let d = item.data;
+            let ino = u64::from_le_bytes(d[0..8].try_into().unwrap());
+            let nl = u16::from_le_bytes([d[27], d[28]]) as usize;
+            // Subvolume entries (location in the root tree) are not files.
+            if d[8] == key_type::INODE_ITEM {
+                names.push((String::from_utf8(d[30..30 + nl].to_vec()).unwrap(), ino));
+            }
+            if !p.next_item(&ov).unwrap() {
+                break;
+            }
+        }
+    }
+    let rn = fs.root(root).unwrap();
+    let ov = Overlay { dirty: &fs.dirty, src: image };
+    let mut out = Files::new();
+    for (name, ino) in names {
+        let size = fi::read_inode(&ov, &rn, ino).unwrap().size as usize;
+        let mut buf = vec![0u8; size];
+        let mut runs = mem::Vec::new();
+        let n = fi::read_file(&ov, &rn, ino, 0, &mut buf, &mut runs).unwrap();
+        assert_eq!(n, size);
+        for r in runs.iter() {
+            let d = image.read_logical(r.logical, r.len).unwrap();
+            buf[r.buf_offset..r.buf_offset + r.len].copy_from_slice(&d);
+        }
+        out.insert(name, buf);
+    }
+    out
+}
+
+/// Asserts two file sets are equal, naming the first difference.
+fn same(have: &Files, want: &Files, what: &str) {
+    for (k, v) in want {
+        match have.get(k) {
+            None => panic!("{}: {} missing", what, k),
+            Some(h) if h != v => {
+                let at = h.iter().zip(v.iter()).position(|(a, b)| a != b);
+                panic!("{}: {} differs: len {} want {}, first difference at {:?}", what, k, h.len(), v.len(), at)
+            }
+            _ => {}
+        }
+    }
+    if let Some(k) = have.keys().find(|k| !want.contains_key(*k)) {
+        panic!("{}: {} unexpected", what, k);
+    }
+}
+
+fn ino_of(t: &Trans<'_, Image>, root: u64, name: &str) -> u64 {
+    inode_ops::lookup(t, root, 256, name.as_bytes()).unwrap().unwrap().0
+}
+
+/// The directory entries naming subvolume `id` as `name` in the top
+/// directory of tree 5, and its ROOT_REF/ROOT_BACKREF (the namespace part
+/// of snapshot creation, which this test does by hand).
+fn link_subvol(t: &mut Trans<'_, Image>, id: u64, name: &str, index: u64, n: u64) {
+    let transid = t.fs.transid();
+    let name_b = name.as_bytes();
+    let mut entry = Vec::new();
+    entry.extend_from_slice(&id.to_le_bytes());
+    entry.push(key_type::ROOT_ITEM);
+    entry.extend_from_slice(&u64::MAX.to_le_bytes());
+    entry.extend_from_slice(&transid.to_le_bytes());
+    entry.extend_from_slice(&0u16.to_le_bytes());
+    entry.extend_from_slice(&(name_b.len() as u16).to_le_bytes());
+    entry.push(2); // BTRFS_FT_DIR
+    entry.extend_from_slice(name_b);
+    let dir_item = rbtrfs_core::items_write::dir_item_key(256, name_b);
+    let dir_index = rbtrfs_core::items_write::dir_index_key(256, index);
+    t.with_root(objectid::FS_TREE, |t, r| {
+        insert_item(t, r, &dir_item, &entry)?;
+        insert_item(t, r, &dir_index, &entry)
+    })
+    .unwrap();
+    inode_ops::update_inode(t, objectid::FS_TREE, 256, |f| {
+        f.size += 2 * name_b.len() as u64;
+        f.mtime = now(n);
+        f.ctime = now(n);
+    })
+    .unwrap();
+    let mut rr = Vec::new();
+    rr.extend_from_slice(&256u64.to_le_bytes());
+    rr.extend_from_slice(&index.to_le_bytes());
+    rr.extend_from_slice(&(name_b.len() as u16).to_le_bytes());
+    rr.extend_from_slice(name_b);
+    t.with_root(objectid::ROOT_TREE, |t, r| {
+        insert_item(t, r, &Key::new(objectid::FS_TREE, key_type::ROOT_REF, id), &rr)?;
+        insert_item(t, r, &Key::new(id, key_type::ROOT_BACKREF, objectid::FS_TREE), &rr)
+    })
+    .unwrap();
+}
+
+/// Snapshots `src` as `id` (with its namespace in tree 5), in a fresh
+/// transaction, and commits.
+fn take_snapshot(image: &Image, fs: &mut FsState, dev: &rw::FileDev, src: u64, id: u64, n: u64) {
+    {
+        let mut t = Trans::new(fs, image).unwrap();
+        let p = SnapshotParams { uuid: [id as u8; 16], readonly: false, otime: now(n), ctransid: 0, ctime: now(n) };
+        snapshot::create_snapshot(&mut t, src, id, &p).unwrap();
+        // DIR_INDEX numbers far above the files'.
+        link_subvol(&mut t, id, &format!("snap{}", id), 100_000 + id, n);
+    }
+    commit(fs, image, dev).unwrap();
+}
+
+/// Random changes to tree `root`, mirrored in `model`: truncations,
+/// punched holes, removed files, reflinks of one file's first extent
+/// into another, xattrs.
+fn mutate(t: &mut Trans<'_, Image>, root: u64, model: &mut Files, rng: &mut Rng, count: usize, n: u64) {
+    let ss = 4096u64;
+    for i in 0..count {
+        let names: Vec<String> = model.keys().cloned().collect();
+        if names.len() < 2 {
+            return;
+        }
+        let name = names[rng.below(names.len() as u64) as usize].clone();
+        let ino = ino_of(t, root, &name);
+        match rng.below(5) {
+            0 => {
+                // Truncate to a sector boundary.
+                let len = model[&name].len() as u64;
+                let new = (rng.below(len + 1) / ss) * ss;
+                fi::truncate(t, root, ino, new).unwrap();
+                model.get_mut(&name).unwrap().truncate(new as usize);
+            }
+            1 => {
+                // Punch a hole of whole sectors inside regular data.
+                let len = model[&name].len() as u64;
+                if len < 3 * ss {
+                    continue;
+                }
+                let start = rng.below(len / ss - 1) * ss;
+                let hl = ss * (1 + rng.below(2));
+                let end = (start + hl).min(len / ss * ss);
+                fi::punch_hole(t, root, ino, start, end - start).unwrap();
+                model.get_mut(&name).unwrap()[start as usize..end as usize].fill(0);
+            }
+            2 => {
+                let (ino2, f) = inode_ops::unlink(t, root, 256, name.as_bytes(), now(n)).unwrap();
+                assert_eq!(ino2, ino);
+                assert_eq!(f.nlink, 0);
+                inode_ops::remove_inode(t, root, ino, |t| fi::drop_extents(t, root, ino, 0, u64::MAX).map(|_| ())).unwrap();
+                model.remove(&name);
+            }
+            3 => {
+                // Reflink the first extent of another file over the start
+                // of this one.
+                let other = names[rng.below(names.len() as u64) as usize].clone();
+                if other == name {
+                    continue;
+                }
+                let oino = ino_of(t, root, &other);
+                let Some(fe) = fi::find_extent_trans(t, root, oino, 0).unwrap() else { continue };
+                let ExtentKind::Regular(r) = fe.kind else { continue };
+                if r.disk_bytenr == 0 || r.compression != 0 || r.prealloc || fe.file_offset != 0 {
+                    continue;
+                }
+                let span = r.num_bytes.min(model[&other].len() as u64 / ss * ss);
+                if span == 0 || span != r.num_bytes {
+                    continue;
+                }
+                let cur = model[&name].len() as u64;
+                if cur % ss != 0 && cur < span {
+                    // The tail sector of an unaligned file would keep stale bytes.
+                    continue;
+                }
+                fi::insert_file_extent(t, root, ino, 0, &r, false).unwrap();
+                if cur < span {
+                    inode_ops::update_inode(t, root, ino, |f| f.size = span).unwrap();
+                }
+                let src = model[&other][..span as usize].to_vec();
+                let m = model.get_mut(&name).unwrap();
+                if (m.len() as u64) < span {
+                    m.resize(span as usize, 0);
+                }
+                m[..span as usize].copy_from_slice(&src);
+            }
+            _ => {
+                let v = vec![(i % 251) as u8; 200 + rng.below(600) as usize];
+                let xn = format!("user.s{}.{}", n, i);
+                inode_ops::set_xattr(t, root, ino, (xn.as_bytes(), &v), 0, now(n)).unwrap();
+            }
+        }
+    }
+}
+
+fn fs_level(fs: &FsState, root: u64) -> u8 {
+    fs.root(root).unwrap().level
+}
+
+/// A snapshot of a level >= 2 tree; both trees changed after (COW of
+/// shared blocks from either side), then a chain of snapshots of
+/// snapshots, 6 deep, with changes to the newest and the oldest between;
+/// every tree reads back its model after each commit and after reopening,
+/// and `btrfs check` is clean throughout.
+#[test]
+fn snapshot_chain_cow_both_sides() {
+    let dir = Scratch::new("snap-chain");
+    let (img, files) = make_image(&dir.0, 2500, 0x5eed_0001);
+    let (image, mut fs, dev) = open_rw(&img);
+    assert!(fs_level(&fs, objectid::FS_TREE) >= 2, "fs tree level {}", fs_level(&fs, objectid::FS_TREE));
+    same(&read_files(&image, &mut fs, objectid::FS_TREE), &files, "initial");
+    let mut models: BTreeMap<u64, Files> = BTreeMap::new();
+    models.insert(objectid::FS_TREE, files);
+    let mut rng = Rng(0xc0ffee);
+    drop(fs);
+    let mut src = objectid::FS_TREE;
+    for k in 0..6u64 {
+        let id = 256 + k;
+        let (image, mut fs, dev) = open_rw(&img);
+        take_snapshot(&image, &mut fs, &dev, src, id, k);
+        let m = models[&src].clone();
+        models.insert(id, m);
+        // Change the source and the snapshot, in one transaction.
+        {
+            let mut t = Trans::new(&mut fs, &image).unwrap();
+            let mut ms = models.remove(&src).unwrap();
+            mutate(&mut t, src, &mut ms, &mut rng, 120, 10 + k);
+            models.insert(src, ms);
+            let mut mn = models.remove(&id).unwrap();
+            mutate(&mut t, id, &mut mn, &mut rng, 120, 20 + k);
+            models.insert(id, mn);
+        }
+        for (&tree, m) in models.iter() {
+            same(&read_files(&image, &mut fs, tree), m, &format!("tree {} before commit, round {}", tree, k));
+        }
+        commit(&mut fs, &image, &dev).unwrap();
+        // And the oldest tree once more, in its own transaction.
+        {
+            let mut t = Trans::new(&mut fs, &image).unwrap();
+            let mut m5 = models.remove(&objectid::FS_TREE).unwrap();
+            mutate(&mut t, objectid::FS_TREE, &mut m5, &mut rng, 40, 30 + k);
+            models.insert(objectid::FS_TREE, m5);
+        }
+        commit(&mut fs, &image, &dev).unwrap();
+        drop(fs);
+        drop(image);
+        btrfs_check(&img);
+        let (image, mut fs, _dev) = open_rw(&img);
+        for (&tree, m) in models.iter() {
+            same(&read_files(&image, &mut fs, tree), m, &format!("tree {} after reopen, round {}", tree, k));
+        }
+        src = id;
+    }
+    drop(image);
+    drop(dev);
+}
