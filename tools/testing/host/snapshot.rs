@@ -322,3 +322,129 @@ fn snapshot_chain_cow_both_sides() {
     drop(image);
     drop(dev);
 }
+
+/// A tree block's extent item as `dump-tree -t extent` prints it.
+#[derive(Debug, Default, Clone)]
+struct MetaRefs {
+    refs: u64,
+    full_backref: bool,
+    /// "root N" / "parent N" backrefs.
+    backrefs: Vec<String>,
+}
+
+fn dump_extent_refs(img: &FsPath) -> BTreeMap<u64, MetaRefs> {
+    let out = std::process::Command::new("btrfs")
+        .args(["inspect-internal", "dump-tree", "-t", "extent"])
+        .arg(img)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut map = BTreeMap::new();
+    let mut cur: Option<(u64, MetaRefs)> = None;
+    for line in text.lines() {
+        let l = line.trim();
+        if l.starts_with("item ") {
+            if let Some((b, m)) = cur.take() {
+                map.insert(b, m);
+            }
+            if l.contains("METADATA_ITEM") {
+                let open = l.find('(').unwrap();
+                let b: u64 = l[open + 1..].split_whitespace().next().unwrap().parse().unwrap();
+                cur = Some((b, MetaRefs::default()));
+            }
+            continue;
+        }
+        let Some((_, m)) = cur.as_mut() else { continue };
+        if let Some(rest) = l.strip_prefix("refs ") {
+            m.refs = rest.split_whitespace().next().unwrap().parse().unwrap();
+            m.full_backref = l.contains("FULL_BACKREF");
+        } else if let Some(r) = l.strip_prefix("tree block backref root ") {
+            let r = if r.trim() == "FS_TREE" { "5".to_string() } else { r.trim().to_string() };
+            m.backrefs.push(format!("root {}", r));
+        } else if let Some(p) = l.strip_prefix("shared block backref parent ") {
+            m.backrefs.push(format!("parent {}", p.trim()));
+        }
+    }
+    if let Some((b, m)) = cur.take() {
+        map.insert(b, m);
+    }
+    map
+}
+
+/// Child pointers of a committed tree block: (key, bytenr).
+fn children(image: &Image, bytenr: u64) -> Vec<(Key, u64)> {
+    let buf = image.raw_block(bytenr).unwrap();
+    let tb = rbtrfs_core::ctree::TreeBlock::new(&buf).unwrap();
+    (0..tb.nritems() as usize).map(|s| tb.key_ptr(s).unwrap()).map(|kp| (kp.key, kp.blockptr)).collect()
+}
+
+/// Checks the snapshot root's children: each still shared by trees 5 and
+/// 256 by tree (refs 2), or copied by tree 5 already, then FULL_BACKREF
+/// with only the snapshot's ref, and its children then hold a shared
+/// block ref naming it. Returns the converted ones.
+fn check_top_refs(image: &Image, img: &FsPath, top: &[(Key, u64)]) -> Vec<u64> {
+    let refs = dump_extent_refs(img);
+    let mut converted = Vec::new();
+    for &(_, b) in top {
+        let m = &refs[&b];
+        if m.full_backref {
+            converted.push(b);
+            assert_eq!(m.refs, 1, "{}: {:?}", b, m);
+            assert_eq!(m.backrefs, vec!["root 256".to_string()], "{}", b);
+            for (_, c) in children(image, b) {
+                let cm = &refs[&c];
+                assert!(cm.backrefs.contains(&format!("parent {}", b)), "{}: {:?}", c, cm);
+                assert!(cm.refs == 2 || (cm.refs == 1 && cm.full_backref), "{}: {:?}", c, cm);
+            }
+        } else {
+            assert_eq!(m.refs, 2, "child {} of the snapshot root: {:?}", b, m);
+            let mut br = m.backrefs.clone();
+            br.sort();
+            assert_eq!(br, vec!["root 256".to_string(), "root 5".to_string()], "{}", b);
+        }
+    }
+    converted
+}
+
+/// After a snapshot the source's level-1 blocks have two tree block refs
+/// (trees 5 and 256), except those tree 5 changed since (the snapshot's
+/// directory entry): those have FULL_BACKREF with only the snapshot's ref
+/// and their children a shared block ref naming them. After the source
+/// changes a file, the block on its path is converted too.
+#[test]
+fn snapshot_refcounts_in_dump_tree() {
+    let dir = Scratch::new("snap-refs");
+    let (img, files) = make_image(&dir.0, 2500, 0x5eed_0002);
+    let (image, mut fs, dev) = open_rw(&img);
+    assert!(fs_level(&fs, objectid::FS_TREE) >= 2);
+    take_snapshot(&image, &mut fs, &dev, objectid::FS_TREE, 256, 1);
+    let snap_root = fs.root(256).unwrap();
+    drop(fs);
+    drop(image);
+    btrfs_check(&img);
+    let image = Image::open(&img);
+    let top = children(&image, snap_root.bytenr);
+    assert!(top.len() >= 3);
+    let before = check_top_refs(&image, &img, &top);
+    assert!(!before.is_empty() && before.len() <= 3, "{:?}", before);
+    // Change a file of the source far from the directory's items.
+    let name = files.keys().last().unwrap().clone();
+    let (image, mut fs, dev) = open_rw(&img);
+    let ino;
+    {
+        let mut t = Trans::new(&mut fs, &image).unwrap();
+        ino = ino_of(&t, objectid::FS_TREE, &name);
+        inode_ops::set_xattr(&mut t, objectid::FS_TREE, ino, (b"user.x", b"value"), 0, now(2)).unwrap();
+    }
+    commit(&mut fs, &image, &dev).unwrap();
+    drop(fs);
+    drop(image);
+    btrfs_check(&img);
+    let image = Image::open(&img);
+    let after = check_top_refs(&image, &img, &top);
+    let key = Key::new(ino, key_type::XATTR_ITEM, 0);
+    let slot = top.iter().rposition(|(k, _)| *k <= key).unwrap();
+    assert!(after.contains(&top[slot].1), "the block on the changed path is converted");
+    assert!(before.iter().all(|b| after.contains(b)));
+}
