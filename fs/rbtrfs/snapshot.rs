@@ -63,7 +63,7 @@
 #![forbid(unsafe_code)]
 
 use crate::ctree::{key_type, objectid, Key, TreeBlock, TreeSource};
-use crate::ctree_write::{del_items, insert_item, item_data, item_data_mut, search_slot, WPath};
+use crate::ctree_write::{del_items, insert_item, item_data_mut, search_slot, WPath};
 use crate::delayed_ref::{DelayedRef, RefKind};
 use crate::error::{Result, EEXIST, EINVAL, ENOENT, EOPNOTSUPP, EUCLEAN};
 use crate::extent_io::{init_header, RootNode, TreeCtx, HEADER_FLAG_RELOC, MIXED_BACKREF_REV};
@@ -404,8 +404,9 @@ pub fn read_root_item<S: TreeSource>(t: &mut Trans<'_, S>, id: u64) -> Result<Ve
         if !crate::ctree_write::search_slot_ro(t, root, &key, &mut p)? {
             return Err(EUCLEAN);
         }
+        let item = crate::ctree_write::read_item(t, &p)?;
         let mut v = Vec::new();
-        v.extend_from_slice(item_data(t, &p)?)?;
+        v.extend_from_slice(item.data())?;
         Ok(v)
     })
 }
