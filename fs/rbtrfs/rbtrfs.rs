@@ -46,8 +46,8 @@ pub mod items_write;
 pub mod mem {
     pub use crate::rfs::vec::{NoMem, Vec};
 }
-#[path = "super.rs"]
 pub mod snapshot;
+#[path = "super.rs"]
 mod super_;
 mod sysfs;
 pub mod transaction;

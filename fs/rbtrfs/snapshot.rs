@@ -177,20 +177,29 @@ pub fn dec_ref<S: TreeSource>(t: &mut Trans<'_, S>, buf: &[u8], bytenr: u64, roo
     queue(t, &refs, -1)
 }
 
-/// Whether the committed block `buf` of tree `owner` may be shared with a
-/// snapshot (C: `btrfs_block_can_be_shared`).
-fn can_be_shared<S: TreeSource>(t: &Trans<'_, S>, owner: u64, old: u64, buf: &[u8], is_root: bool) -> Result<bool> {
-    if !is_shareable(owner) || is_root {
-        return Ok(false);
+/// Header fields of a tree block: (flags, generation, owner).
+fn header_of<S: TreeSource>(t: &Trans<'_, S>, bytenr: u64, level: u8, generation: u64) -> Result<(u64, u64, u64)> {
+    let get = |b: &[u8]| -> Result<(u64, u64, u64)> { Ok((le64(b, FLAGS_OFF)?, le64(b, GEN_OFF)?, le64(b, OWNER_OFF)?)) };
+    match t.fs.dirty.get(bytenr) {
+        Some(d) => get(d),
+        None => {
+            let b = t.src.read_tree_block(bytenr, level, generation).map_err(|_| crate::error::EIO)?;
+            get(b.as_ref())
+        }
     }
+}
+
+/// Whether the committed block `old` (header flags and generation given)
+/// of tree `owner` may be shared with a snapshot (C:
+/// `btrfs_block_can_be_shared`).
+fn can_be_shared<S: TreeSource>(t: &Trans<'_, S>, owner: u64, old: u64, hflags: u64, hgen: u64) -> Result<bool> {
     let tr = t.fs.tree_root(owner).ok_or(EUCLEAN)?;
-    let gen = le64(buf, GEN_OFF)?;
-    if gen > tr.last_snapshot && le64(buf, FLAGS_OFF)? & HEADER_FLAG_RELOC == 0 {
+    if hgen > tr.last_snapshot && hflags & HEADER_FLAG_RELOC == 0 {
         return Ok(false);
     }
     // A former root (the tree grew) was never shared by a snapshot of
     // the last commit: snapshots copy the root.
-    if old == tr.commit.bytenr && gen != t.fs.transid() {
+    if old == tr.commit.bytenr && hgen != t.fs.transid() {
         return Ok(false);
     }
     Ok(true)
@@ -208,8 +217,12 @@ pub fn update_ref_for_cow<S: TreeSource>(
     level: u8,
     is_root: bool,
 ) -> Result {
-    let buf = read_block(t, old, level, old_gen)?;
-    let (refs, flags) = if can_be_shared(t, owner, old, &buf, is_root)? {
+    if !is_shareable(owner) || is_root {
+        // Never shared: the tree's reference was the only one.
+        return t.free_tree_block(owner, old, level);
+    }
+    let (hflags, hgen, block_owner) = header_of(t, old, level, old_gen)?;
+    let (refs, flags) = if can_be_shared(t, owner, old, hflags, hgen)? {
         let (refs, flags) = lookup_extent_info(t, old)?;
         if refs == 0 {
             // C: "found 0 references for tree block".
@@ -217,15 +230,15 @@ pub fn update_ref_for_cow<S: TreeSource>(
         }
         (refs, flags)
     } else {
-        if le64(&buf, FLAGS_OFF)? >> 56 < MIXED_BACKREF_REV {
+        if hflags >> 56 < MIXED_BACKREF_REV {
             // Blocks of the old backref format: not supported.
             return Err(EOPNOTSUPP);
         }
         (1, 0)
     };
-    let block_owner = le64(&buf, OWNER_OFF)?;
     if refs > 1 {
         if block_owner == owner && flags & FLAG_FULL_BACKREF == 0 {
+            let buf = read_block(t, old, level, old_gen)?;
             inc_ref(t, &buf, old, owner, true)?;
             t.fs.refs.set_flags(old, level, FLAG_FULL_BACKREF)?;
         } else {
@@ -245,6 +258,7 @@ pub fn update_ref_for_cow<S: TreeSource>(
     if flags & FLAG_FULL_BACKREF != 0 {
         let copy = read_block(t, new, level, t.fs.transid())?;
         inc_ref(t, &copy, new, owner, false)?;
+        let buf = read_block(t, old, level, old_gen)?;
         dec_ref(t, &buf, old, owner, true)?;
     }
     t.free_tree_block(owner, old, level)

@@ -561,9 +561,9 @@ impl<S: TreeSource> TreeCtx for Trans<'_, S> {
     }
 
     fn free_tree_block(&mut self, owner: u64, bytenr: u64, _level: u8) -> Result {
-        self.fs.dirty.remove(bytenr);
         if let Some(len) = self.fs.refs.cancel_new(bytenr) {
-            // Never written: reuse at once.
+            // Never written, and no other tree uses it: reuse at once.
+            self.fs.dirty.remove(bytenr);
             return self.unreserve(bytenr, len);
         }
         let ns = u64::from(self.fs.geo.nodesize);
