@@ -269,9 +269,11 @@ pub fn update_ref_for_cow<S: TreeSource>(
 /// `create_pending_snapshot`): everything the root points to gets a
 /// reference by tree `new_id`, the source's `last_snapshot` (in memory and
 /// in its ROOT_ITEM) becomes the running transaction, and the new tree is
-/// added to the filesystem state with that `last_snapshot`. Its ROOT_ITEM
-/// must be inserted in this transaction (see [`snapshot_root_item`] and
-/// [`create_snapshot`]); commit then keeps its root position current.
+/// added to the filesystem state with that `last_snapshot`. Its ROOT_ITEM,
+/// keyed `(new_id, ROOT_ITEM, transid)` as C keys snapshots (see
+/// [`TreeRoot::item_key`]), must be inserted in this transaction (see
+/// [`snapshot_root_item`] and [`create_snapshot`]); commit then keeps its
+/// root position current.
 ///
 /// The running transaction must not have changed the source (its root
 /// block must be clean: `EINVAL` otherwise): a snapshot shares committed
@@ -319,9 +321,10 @@ pub fn snapshot_tree<S: TreeSource>(t: &mut Trans<'_, S>, src_id: u64, new_id: u
     let node = RootNode { objectid: new_id, bytenr: new, level, generation: transid };
     // `commit` differs from `node`, so commit writes the root into the item.
     let commit = RootNode { objectid: new_id, bytenr: 0, level: 0, generation: 0 };
+    // C records when the snapshot was made in the item's key offset.
     t.fs.add_root(TreeRoot {
         node,
-        item_key: Key::new(new_id, key_type::ROOT_ITEM, 0),
+        item_key: Key::new(new_id, key_type::ROOT_ITEM, transid),
         commit,
         last_snapshot: transid,
     })?;
@@ -433,7 +436,7 @@ pub fn create_snapshot<S: TreeSource>(t: &mut Trans<'_, S>, src_id: u64, new_id:
     let node = snapshot_tree(t, src_id, new_id)?;
     let src_item = read_root_item(t, src_id)?;
     let body = snapshot_root_item(&src_item, &node, p)?;
-    let key = Key::new(new_id, key_type::ROOT_ITEM, 0);
+    let key = t.fs.tree_root(new_id).ok_or(EUCLEAN)?.item_key;
     t.with_root(objectid::ROOT_TREE, |t, root| insert_item(t, root, &key, &body))?;
     Ok(node)
 }

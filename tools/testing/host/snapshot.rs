@@ -172,7 +172,7 @@ fn link_subvol(t: &mut Trans<'_, Image>, id: u64, name: &str, index: u64, n: u64
 fn take_snapshot(image: &Image, fs: &mut FsState, dev: &rw::FileDev, src: u64, id: u64, n: u64) {
     {
         let mut t = Trans::new(fs, image).unwrap();
-        let p = SnapshotParams { uuid: [id as u8; 16], readonly: false, otime: now(n), ctransid: 0, ctime: now(n) };
+        let p = SnapshotParams { uuid: [(id - 255) as u8; 16], readonly: false, otime: now(n), ctransid: 0, ctime: now(n) };
         snapshot::create_snapshot(&mut t, src, id, &p).unwrap();
         // DIR_INDEX numbers far above the files'.
         link_subvol(&mut t, id, &format!("snap{}", id), 100_000 + id, n);
@@ -424,6 +424,28 @@ fn snapshot_refcounts_in_dump_tree() {
     drop(image);
     btrfs_check(&img);
     let image = Image::open(&img);
+    // The ROOT_ITEM as C's create_pending_snapshot writes it.
+    {
+        use rbtrfs_core::items::Root;
+        let rt = image.root_tree();
+        let all = image.range(rt, Key::new(5, key_type::ROOT_ITEM, 0), Key::new(256, key_type::ROOT_ITEM, u64::MAX)).unwrap();
+        let (k5, i5) = all.iter().find(|(k, _)| k.objectid == 5 && k.ty == key_type::ROOT_ITEM).unwrap();
+        let (k, i) = all.iter().find(|(k, _)| k.objectid == 256 && k.ty == key_type::ROOT_ITEM).unwrap();
+        let (src, snap) = (Root::parse(i5).unwrap(), Root::parse(i).unwrap());
+        let (se, ne) = (src.valid_ext().unwrap(), snap.valid_ext().unwrap());
+        assert_eq!(k.offset, snap_root.generation, "snapshot items are keyed by their transaction");
+        assert_eq!(k5.offset, 0);
+        assert_eq!(snap.item.bytenr(), snap_root.bytenr);
+        assert_eq!(snap.item.level(), src.item.level());
+        assert_eq!(snap.item.refs(), 1);
+        assert_eq!(snap.item.last_snapshot(), snap_root.generation);
+        assert_eq!(src.item.last_snapshot(), snap_root.generation);
+        assert_eq!(snap.item.root_dirid(), 256);
+        assert_eq!(ne.otransid(), snap_root.generation);
+        assert_eq!(ne.parent_uuid(), se.uuid());
+        assert_eq!(ne.uuid(), &[1u8; 16]);
+        assert_eq!(snap.item.drop_progress(), Key::MIN);
+    }
     let top = children(&image, snap_root.bytenr);
     assert!(top.len() >= 3);
     let before = check_top_refs(&image, &img, &top);
@@ -494,7 +516,8 @@ fn used(fs: &FsState) -> (u64, u64) {
 
 /// The drop progress recorded in tree `id`'s ROOT_ITEM on disk.
 fn drop_progress(image: &Image, id: u64) -> Option<(Key, u8)> {
-    let item = image.lookup(image.root_tree(), Key::new(id, key_type::ROOT_ITEM, 0))?;
+    let items = image.range(image.root_tree(), Key::new(id, key_type::ROOT_ITEM, 0), Key::new(id, key_type::ROOT_ITEM, u64::MAX)).unwrap();
+    let item = items.into_iter().next()?.1;
     let ri = rbtrfs_core::items::RootItem::new(&item).unwrap();
     Some((ri.drop_progress(), ri.drop_level()))
 }
