@@ -444,7 +444,8 @@ pub fn create_snapshot<S: TreeSource>(t: &mut Trans<'_, S>, src_id: u64, new_id:
 /// Where a drop walk is.
 struct Walk {
     root: u64,
-    /// The tree's creation transaction: older blocks are not its own.
+    /// The tree's creation transaction (C: origin generation): older
+    /// blocks are not its own.
     origin: u64,
     budget: u64,
     used: u64,
@@ -486,7 +487,10 @@ fn update_backrefs<S: TreeSource>(t: &mut Trans<'_, S>, w: &mut Walk, bytenr: u6
     let tb = TreeBlock::new(&buf)?;
     for slot in 0..tb.nritems() as usize {
         let kp = tb.key_ptr(slot)?;
-        if kp.generation <= w.origin {
+        // Older than the tree: not its own. (C skips the creation
+        // transaction too, as nothing changes a snapshot before its
+        // creation commits; here the caller may, so that one is walked.)
+        if kp.generation < w.origin {
             continue;
         }
         let (refs, cflags) = lookup_extent_info(t, kp.blockptr)?;
@@ -558,7 +562,7 @@ fn drop_block<S: TreeSource>(
                 // reference only.
                 return Err(EUCLEAN);
             }
-            if kp.generation > w.origin {
+            if kp.generation >= w.origin {
                 update_backrefs(t, w, kp.blockptr, level - 1, kp.generation, cflags)?;
             }
         }
@@ -596,8 +600,9 @@ pub fn drop_tree_step<S: TreeSource>(t: &mut Trans<'_, S>, root_id: u64, budget:
                 return Err(EUCLEAN);
             }
         }
-        let origin = crate::items::Root::parse(&item).ok().and_then(|r| r.valid_ext()).map_or(0, |e| e.otransid());
-        (resume, origin)
+        // C's btrfs_root_origin_generation: the snapshot's transaction,
+        // recorded in the item's key offset (0 for a plain subvolume).
+        (resume, tr.item_key.offset)
     };
     let mut w = Walk { root: root_id, origin, budget: budget.max(1), used: 0, stop: None };
     let (refs, flags) = lookup_extent_info(t, tr.node.bytenr)?;

@@ -699,3 +699,47 @@ fn many_snapshots_keyed_refs() {
     drop(image);
     btrfs_check(&img);
 }
+
+/// A snapshot changed in the transaction that created it, then
+/// snapshotted itself, then dropped: the blocks it owns from its creation
+/// transaction are shared with the second snapshot and must be converted
+/// to FULL_BACKREF; the survivor then changes those blocks. `btrfs check`
+/// is clean at each commit and the trees read back their models.
+#[test]
+fn drop_snapshot_changed_in_its_creation_transaction() {
+    let dir = Scratch::new("snap-same-trans");
+    let (img, files) = make_image(&dir.0, 1200, 0x5eed_0005);
+    let (image, mut fs, dev) = open_rw(&img);
+    let mut rng = Rng(0x77);
+    let mut m = files.clone();
+    {
+        let mut t = Trans::new(&mut fs, &image).unwrap();
+        let p = SnapshotParams { uuid: [9; 16], readonly: false, otime: now(1), ctransid: 0, ctime: now(1) };
+        snapshot::create_snapshot(&mut t, objectid::FS_TREE, 256, &p).unwrap();
+        link_subvol(&mut t, 256, "snap256", 100_256, 1);
+        mutate(&mut t, 256, &mut m, &mut rng, 150, 1);
+    }
+    commit(&mut fs, &image, &dev).unwrap();
+    take_snapshot(&image, &mut fs, &dev, 256, 257, 2);
+    {
+        let mut t = Trans::new(&mut fs, &image).unwrap();
+        unlink_subvol(&mut t, 256, "snap256", 100_256, 3);
+        assert!(snapshot::drop_tree_step(&mut t, 256, u64::MAX).unwrap());
+    }
+    commit(&mut fs, &image, &dev).unwrap();
+    same(&read_files(&image, &mut fs, 257), &m, "tree 257 after 256 is dropped");
+    drop(fs);
+    drop(image);
+    btrfs_check(&img);
+    let (image, mut fs, dev) = open_rw(&img);
+    {
+        let mut t = Trans::new(&mut fs, &image).unwrap();
+        mutate(&mut t, 257, &mut m, &mut rng, 150, 4);
+    }
+    commit(&mut fs, &image, &dev).unwrap();
+    same(&read_files(&image, &mut fs, 257), &m, "tree 257 changed");
+    same(&read_files(&image, &mut fs, objectid::FS_TREE), &files, "tree 5");
+    drop(fs);
+    drop(image);
+    btrfs_check(&img);
+}
