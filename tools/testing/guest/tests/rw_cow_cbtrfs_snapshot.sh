@@ -5,7 +5,7 @@
 # snapshot as it was, deletes the snapshot (its cleaner drops a tree whose
 # blocks rbtrfs converted) and btrfs check is clean again.
 KDIR=${RBTRFS_KDIR:?}
-SRC=$(mktemp -d /tmp/src.XXXXXX) && python3 "$TESTDIR/mktree.py" "$SRC" --files 1500 --small >/dev/null
+SRC=$(mktemp -d /tmp/src.XXXXXX) && python3 "$TESTDIR/mktree.py" "$SRC" --files 800 --small >/dev/null
 REF=$(mktemp -d /tmp/ref.XXXXXX) && cp -a "$SRC/." "$REF/"
 
 # Changes to existing files, the same on both sides: overwrites, shrinks, removals.
@@ -40,6 +40,10 @@ bash "$TESTDIR/rw_mutate.sh" "$MNT/data" || fail "changes failed"
 python3 "$TESTDIR/compare.py" "$REF" "$MNT/data" || fail "changed tree differs (page cache)"
 umount "$MNT"
 btrfs check --readonly /dev/vda >/tmp/check-snap.log 2>&1 || { cat /tmp/check-snap.log; fail "btrfs check after rbtrfs changed the source"; }
+# The copied blocks the snapshot still uses are full-backref now.
+full=$(btrfs inspect-internal dump-tree -t extent /dev/vda | grep -c 'FULL_BACKREF' || true)
+[ "$full" -gt 0 ] || fail "no FULL_BACKREF block after changing a snapshotted tree"
+info "$full FULL_BACKREF blocks"
 try_mount -o ro /dev/vda "$MNT" || fail "rbtrfs ro remount: $MOUNT_ERR"
 python3 "$TESTDIR/compare.py" "$REF" "$MNT/data" || fail "changed tree differs after remount"
 umount "$MNT"
