@@ -18,9 +18,11 @@
 //! place. Blocks are read from the dirty set first, then from
 //! [`TreeCtx::src`] (what [`Overlay`](crate::extent_io::Overlay) does).
 //!
-//! Only plain single-owner trees are handled: no snapshots (shared blocks,
-//! FULL_BACKREF, reference counts above one), no relocation trees. The
-//! owner of every block written is [`RootNode::objectid`].
+//! Reference bookkeeping of the copied block is the context's
+//! ([`TreeCtx::cow_refs`]): for a transaction, blocks shared with snapshots
+//! move their references as C's `update_ref_for_cow` does (see
+//! `snapshot.rs`). No relocation trees. The owner of every block written
+//! is [`RootNode::objectid`].
 //!
 //! # Shape
 //!
@@ -468,7 +470,7 @@ fn cow_block<C: TreeCtx>(
             root.generation = transid;
         }
     }
-    ctx.free_tree_block(owner, bytenr, level)?;
+    ctx.cow_refs(owner, bytenr, generation, new, level, parent.is_none())?;
     Ok(new)
 }
 

@@ -34,6 +34,26 @@ pub enum RefKind {
         /// extent's offset into the extent.
         offset: u64,
     },
+    /// A tree block referenced by the tree block `parent` (full backref,
+    /// SHARED_BLOCK_REF): the parent is shared by snapshots and has
+    /// `BTRFS_BLOCK_FLAG_FULL_BACKREF`.
+    SharedTree {
+        /// Logical address of the referencing tree block.
+        parent: u64,
+    },
+    /// A data extent referenced by file extent items of the leaf `parent`
+    /// (full backref, SHARED_DATA_REF, with a count).
+    SharedData {
+        /// Logical address of the referencing leaf.
+        parent: u64,
+    },
+}
+
+impl RefKind {
+    /// Whether the extent is a tree block (else data).
+    pub fn is_tree(&self) -> bool {
+        matches!(self, RefKind::Tree { .. } | RefKind::SharedTree { .. })
+    }
 }
 
 /// What a new extent's item records beyond its references.
@@ -66,17 +86,42 @@ pub struct DelayedRef {
     pub new_extent: Option<NewExtent>,
 }
 
+/// A queued change of a tree block's extent item flags (C: the delayed
+/// ref head's `extent_op`): `flags` are set (ORed in) at run time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlagsOp {
+    /// Logical start of the tree block.
+    pub bytenr: u64,
+    /// Its level (the METADATA_ITEM's key offset).
+    pub level: u8,
+    /// Flags to set (`BTRFS_BLOCK_FLAG_FULL_BACKREF`).
+    pub flags: u64,
+}
+
+/// What is queued for one extent, as [`DelayedRefs::queued`] sums it up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Queued {
+    /// Net change of the reference count.
+    pub delta: i64,
+    /// Flags queued to be set.
+    pub flags: u64,
+    /// The extent is new in this transaction (not in the extent tree).
+    pub new: bool,
+}
+
 /// The queue, merged by extent and reference.
 #[derive(Default)]
 pub struct DelayedRefs {
     // Sorted by (bytenr, kind).
     refs: Vec<DelayedRef>,
+    // Sorted by bytenr, one per extent.
+    flags: Vec<FlagsOp>,
 }
 
 impl DelayedRefs {
     /// Nothing queued.
     pub const fn new() -> Self {
-        DelayedRefs { refs: Vec::new() }
+        DelayedRefs { refs: Vec::new(), flags: Vec::new() }
     }
 
     fn find(&self, bytenr: u64, kind: &RefKind) -> core::result::Result<usize, usize> {
@@ -102,14 +147,42 @@ impl DelayedRefs {
         Ok(())
     }
 
-    /// If the extent at `bytenr` is new in this transaction and not yet in
-    /// the extent tree, forgets it entirely and returns its length: the
-    /// caller gives the space straight back.
-    pub fn cancel_new(&mut self, bytenr: u64) -> Option<u64> {
+    /// Queues setting `flags` on the extent item of the tree block at
+    /// `bytenr` (C: `btrfs_set_disk_extent_flags`).
+    pub fn set_flags(&mut self, bytenr: u64, level: u8, flags: u64) -> Result {
+        match self.flags.binary_search_by_key(&bytenr, |f| f.bytenr) {
+            Ok(i) => self.flags[i].flags |= flags,
+            Err(i) => self.flags.insert(i, FlagsOp { bytenr, level, flags })?,
+        }
+        Ok(())
+    }
+
+    /// The net reference change, flags and newness queued for `bytenr`.
+    pub fn queued(&self, bytenr: u64) -> Queued {
         let first = self.refs.partition_point(|r| r.bytenr < bytenr);
-        let is_new = self.refs[first..].iter().take_while(|r| r.bytenr == bytenr).any(|r| r.new_extent.is_some());
-        if !is_new {
+        let mut q = Queued::default();
+        for r in self.refs[first..].iter().take_while(|r| r.bytenr == bytenr) {
+            q.delta += r.delta;
+            q.new |= r.new_extent.is_some();
+        }
+        if let Ok(i) = self.flags.binary_search_by_key(&bytenr, |f| f.bytenr) {
+            q.flags = self.flags[i].flags;
+        }
+        q
+    }
+
+    /// If the extent at `bytenr` is new in this transaction, not yet in
+    /// the extent tree, and the reference about to be dropped is its only
+    /// one, forgets it entirely and returns its length: the caller gives
+    /// the space straight back.
+    pub fn cancel_new(&mut self, bytenr: u64) -> Option<u64> {
+        let q = self.queued(bytenr);
+        if !q.new || q.delta != 1 {
             return None;
+        }
+        let first = self.refs.partition_point(|r| r.bytenr < bytenr);
+        if let Ok(i) = self.flags.binary_search_by_key(&bytenr, |f| f.bytenr) {
+            self.flags.remove(i);
         }
         let len = self.refs[first].num_bytes;
         while self.refs.get(first).is_some_and(|r| r.bytenr == bytenr) {
@@ -120,7 +193,12 @@ impl DelayedRefs {
 
     /// Whether anything is queued.
     pub fn is_empty(&self) -> bool {
-        self.refs.is_empty()
+        self.refs.is_empty() && self.flags.is_empty()
+    }
+
+    /// Takes every queued flags change out, in extent order.
+    pub fn take_flags(&mut self) -> Vec<FlagsOp> {
+        core::mem::take(&mut self.flags)
     }
 
     /// How many changes are queued.

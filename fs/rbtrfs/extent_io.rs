@@ -242,4 +242,16 @@ pub trait TreeCtx {
     /// allocated in this transaction and never written may be reused at
     /// once; others are pinned until commit.
     fn free_tree_block(&mut self, owner: u64, bytenr: u64, level: u8) -> Result;
+    /// Copy-on-write moved the committed block `old` (generation
+    /// `old_gen`, at `level`) of tree `owner` to the dirty block `new`,
+    /// already linked into its parent (or made the root, `is_root`):
+    /// releases the tree's reference to `old` and, for a block shared with
+    /// snapshots, moves the references the block holds to its children
+    /// (C: `update_ref_for_cow`, then `btrfs_free_tree_block`). The default
+    /// suits trees whose blocks are never shared: it drops `owner`'s
+    /// reference.
+    fn cow_refs(&mut self, owner: u64, old: u64, old_gen: u64, new: u64, level: u8, is_root: bool) -> Result {
+        let _ = (old_gen, new, is_root);
+        self.free_tree_block(owner, old, level)
+    }
 }

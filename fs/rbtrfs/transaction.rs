@@ -76,6 +76,10 @@ pub struct TreeRoot {
     pub item_key: Key,
     /// Where the last commit left it.
     pub commit: RootNode,
+    /// The ROOT_ITEM's `last_snapshot`: the transaction of the last
+    /// snapshot of this tree. Blocks of a shareable tree not newer than
+    /// this may be shared with snapshots.
+    pub last_snapshot: u64,
 }
 
 /// Writes to the device (the kernel's block device, or an image file).
@@ -204,20 +208,29 @@ impl FsState {
         }
         let tree_root =
             RootNode { objectid: objectid::ROOT_TREE, bytenr: s.root(), level: s.root_level(), generation: s.generation() };
-        fs.add_root(TreeRoot { node: tree_root, item_key: Key::MIN, commit: tree_root }).map_err(l)?;
-        fs.add_root(TreeRoot { node: chunk_root, item_key: Key::MIN, commit: chunk_root }).map_err(l)?;
+        fs.add_root(TreeRoot { node: tree_root, item_key: Key::MIN, commit: tree_root, last_snapshot: 0 }).map_err(l)?;
+        fs.add_root(TreeRoot { node: chunk_root, item_key: Key::MIN, commit: chunk_root, last_snapshot: 0 }).map_err(l)?;
         fs.load_roots(src, &tree_root).map_err(l)?;
         fs.load_block_groups(src).map_err(l)?;
         Ok(fs)
     }
 
-    fn add_root(&mut self, r: TreeRoot) -> Result {
+    /// Adds a tree (a new snapshot or subvolume: its ROOT_ITEM must be in
+    /// the tree of tree roots by commit, which then writes the root's
+    /// position into it). `EEXIST` if the id is taken.
+    pub fn add_root(&mut self, r: TreeRoot) -> Result {
         let i = match self.roots.binary_search_by_key(&r.node.objectid, |x| x.node.objectid) {
-            Ok(_) => return Err(EUCLEAN),
+            Ok(_) => return Err(crate::error::EEXIST),
             Err(i) => i,
         };
         self.roots.insert(i, r)?;
         Ok(())
+    }
+
+    /// Forgets a tree (dropped: its ROOT_ITEM is gone).
+    pub fn remove_root(&mut self, id: u64) -> Option<TreeRoot> {
+        let i = self.roots.binary_search_by_key(&id, |x| x.node.objectid).ok()?;
+        Some(self.roots.remove(i))
     }
 
     /// Reads every ROOT_ITEM of the tree of tree roots.
@@ -234,7 +247,8 @@ impl FsState {
                     level: r.level(),
                     generation: r.generation(),
                 };
-                self.add_root(TreeRoot { node, item_key: item.key, commit: node })?;
+                let last_snapshot = r.last_snapshot();
+                self.add_root(TreeRoot { node, item_key: item.key, commit: node, last_snapshot })?;
             }
             if !p.next_item(src).map_err(read_err)? {
                 break;
@@ -289,7 +303,13 @@ impl FsState {
         self.roots.binary_search_by_key(&id, |r| r.node.objectid).ok().map(|i| self.roots[i].node)
     }
 
-    fn root_mut(&mut self, id: u64) -> Option<&mut TreeRoot> {
+    /// Tree `id`'s full state.
+    pub fn tree_root(&self, id: u64) -> Option<&TreeRoot> {
+        self.roots.binary_search_by_key(&id, |r| r.node.objectid).ok().map(|i| &self.roots[i])
+    }
+
+    /// The same, to change.
+    pub fn root_mut(&mut self, id: u64) -> Option<&mut TreeRoot> {
         match self.roots.binary_search_by_key(&id, |r| r.node.objectid) {
             Ok(i) => Some(&mut self.roots[i]),
             Err(_) => None,
@@ -541,13 +561,17 @@ impl<S: TreeSource> TreeCtx for Trans<'_, S> {
     }
 
     fn free_tree_block(&mut self, owner: u64, bytenr: u64, _level: u8) -> Result {
-        self.fs.dirty.remove(bytenr);
         if let Some(len) = self.fs.refs.cancel_new(bytenr) {
-            // Never written: reuse at once.
+            // Never written, and no other tree uses it: reuse at once.
+            self.fs.dirty.remove(bytenr);
             return self.unreserve(bytenr, len);
         }
         let ns = u64::from(self.fs.geo.nodesize);
         self.fs.refs.add(DelayedRef { bytenr, num_bytes: ns, kind: RefKind::Tree { root: owner }, delta: -1, new_extent: None })
+    }
+
+    fn cow_refs(&mut self, owner: u64, old: u64, old_gen: u64, new: u64, level: u8, is_root: bool) -> Result {
+        crate::snapshot::update_ref_for_cow(self, owner, old, old_gen, new, level, is_root)
     }
 }
 
