@@ -49,6 +49,7 @@ pub mod mem {
 #[path = "super.rs"]
 mod super_;
 mod sysfs;
+pub mod root_tree;
 pub mod transaction;
 pub mod tree_search;
 pub mod validate;

@@ -211,6 +211,18 @@ impl FsState {
         Ok(fs)
     }
 
+    /// Registers a tree created by the running transaction (a new
+    /// subvolume, the uuid tree): its root is `node`, its ROOT_ITEM is at
+    /// `item_key` in the tree of tree roots (inserted by the caller), and
+    /// commit rewrites that item whenever the root moves. `EEXIST` if the
+    /// id is taken.
+    pub fn add_new_root(&mut self, node: RootNode, item_key: Key) -> Result {
+        if self.root(node.objectid).is_some() {
+            return Err(crate::error::EEXIST);
+        }
+        self.add_root(TreeRoot { node, item_key, commit: node })
+    }
+
     fn add_root(&mut self, r: TreeRoot) -> Result {
         let i = match self.roots.binary_search_by_key(&r.node.objectid, |x| x.node.objectid) {
             Ok(_) => return Err(EUCLEAN),
