@@ -131,6 +131,12 @@ pub(crate) struct FsInfo {
     /// semaphore held for write, inside `state`; readers
     /// ([`with_commit_roots`]) hold it for read and never take `state`.
     pub(crate) commit_roots: Pin<KBox<RwSemaphore<CommitRoots>>>,
+    /// Per-subvolume state of the VFS hooks (read-only flag, anonymous
+    /// device); its mutex serialises subvolume creation, deletion and
+    /// flag changes (C: `subvol_sem`). Taken before `state`.
+    pub(crate) subvols: Arc<Mutex<crate::subvol::Subvols>>,
+    /// `user_subvol_rm_allowed`: owners may delete subvolumes.
+    pub(crate) user_subvol_rm_allowed: bool,
     /// `/sys/fs/btrfs/<fsid>/`, while mounted.
     pub(crate) _sysfs: Option<crate::sysfs::FsSysfs>,
 }
@@ -817,6 +823,8 @@ pub(crate) fn open_ctree(sb: &NewSuperBlock<'_>, opts: &MountOptions) -> Result<
                 GFP_KERNEL,
             )?,
             commit_roots,
+            subvols: Arc::pin_init(new_mutex!(crate::subvol::Subvols::new(), "rbtrfs_subvols"), GFP_KERNEL)?,
+            user_subvol_rm_allowed: opts.user_subvol_rm_allowed,
             _sysfs: crate::sysfs::mount_dir(dev, &sb_fsid, devid),
         },
         GFP_KERNEL,

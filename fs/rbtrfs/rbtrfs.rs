@@ -46,6 +46,7 @@ pub mod items_write;
 pub mod mem {
     pub use crate::rfs::vec::{NoMem, Vec};
 }
+mod subvol;
 #[path = "super.rs"]
 mod super_;
 mod sysfs;

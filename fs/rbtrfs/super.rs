@@ -35,11 +35,19 @@ pub(crate) struct MountOptions {
     /// `acl`/`noacl`: POSIX ACLs on or off (`None`: not given, which is on
     /// for a mount and unchanged for a remount).
     pub(crate) acl: Option<bool>,
+    /// `user_subvol_rm_allowed`: owners may delete subvolumes.
+    pub(crate) user_subvol_rm_allowed: bool,
 }
 
 impl Default for MountOptions {
     fn default() -> Self {
-        MountOptions { subvolid: None, subvol_root: false, commit_interval: DEFAULT_COMMIT_INTERVAL, acl: None }
+        MountOptions {
+            subvolid: None,
+            subvol_root: false,
+            commit_interval: DEFAULT_COMMIT_INTERVAL,
+            acl: None,
+            user_subvol_rm_allowed: false,
+        }
     }
 }
 
@@ -55,7 +63,7 @@ const WRITE_ONLY_OPTIONS: &[&[u8]] = &[
     b"flushoncommit", b"noflushoncommit", b"max_inline", b"metadata_ratio", b"nologreplay",
     b"norecovery", b"rescan_uuid_tree", b"skip_balance", b"space_cache", b"nospace_cache",
     b"ssd", b"nossd", b"ssd_spread", b"nossd_spread", b"thread_pool", b"treelog", b"notreelog",
-    b"user_subvol_rm_allowed", b"usebackuproot",
+    b"usebackuproot",
 ];
 
 /// The `btrfs` filesystem type.
@@ -80,6 +88,7 @@ impl FileSystem for Btrfs {
             }
             (b"subvol", Some(b"/" | b"")) => opts.subvol_root = true,
             (b"acl", None) => opts.acl = Some(true),
+            (b"user_subvol_rm_allowed", None) => opts.user_subvol_rm_allowed = true,
             (b"noacl", None) => opts.acl = Some(false),
             (b"commit", v) => {
                 let n = match v {
@@ -145,6 +154,7 @@ impl FileSystem for Btrfs {
     }
 
     fn set_xattr(inode: &INode<Self>, name: &[u8], value: Option<&[u8]>, flags: i32) -> Result {
+        crate::subvol::check_writable(inode)?;
         crate::xattr::set(inode, name, value, flags)
     }
 
@@ -155,6 +165,7 @@ impl FileSystem for Btrfs {
     }
 
     fn set_acl(inode: &INode<Self>, name: &[u8], value: Option<&[u8]>, mode: u16) -> Result {
+        crate::subvol::check_writable(inode)?;
         crate::acl::set(inode, name, value, mode)
     }
 
@@ -207,7 +218,7 @@ impl FileSystem for Btrfs {
     }
 
     fn rmdir(dir: &INode<Self>, dentry: &DEntry<Self>) -> Result {
-        crate::inode::unlink(dir, dentry)
+        crate::inode::rmdir(dir, dentry)
     }
 
     fn rename(
@@ -221,6 +232,7 @@ impl FileSystem for Btrfs {
     }
 
     fn setattr(inode: &INode<Self>, attr: &SetAttr<'_, Self>) -> Result {
+        crate::subvol::check_writable(inode)?;
         crate::file::setattr(inode, attr)
     }
 
@@ -234,6 +246,16 @@ impl FileSystem for Btrfs {
 
     fn ioctl(file: &crate::rfs::ioctl::IoctlFile<'_, Self>, cmd: u32, arg: usize) -> Result<i32> {
         crate::ioctl::ioctl(file, cmd, arg)
+    }
+
+    const SUBVOLUMES: bool = true;
+
+    fn permission(inode: &INode<Self>, mask: i32) -> Result {
+        crate::subvol::permission(inode, mask)
+    }
+
+    fn st_dev(inode: &INode<Self>) -> Option<u32> {
+        crate::subvol::st_dev(inode)
     }
 
     const FILEATTR: bool = true;
