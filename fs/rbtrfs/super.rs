@@ -30,6 +30,9 @@ pub(crate) struct MountOptions {
     pub(crate) subvolid: Option<u64>,
     /// `subvol=/`: the top-level subvolume.
     pub(crate) subvol_root: bool,
+    /// `subvol=PATH` (other than `/`): a subvolume by its path from the
+    /// top level.
+    pub(crate) subvol_path: Option<KVec<u8>>,
     /// `commit=N`: seconds between periodic commits (default 30).
     pub(crate) commit_interval: u32,
     /// `acl`/`noacl`: POSIX ACLs on or off (`None`: not given, which is on
@@ -44,6 +47,7 @@ impl Default for MountOptions {
         MountOptions {
             subvolid: None,
             subvol_root: false,
+            subvol_path: None,
             commit_interval: DEFAULT_COMMIT_INTERVAL,
             acl: None,
             user_subvol_rm_allowed: false,
