@@ -90,7 +90,10 @@ impl FileSystem for Btrfs {
                 })?;
                 opts.subvolid = Some(id);
             }
-            (b"subvol", Some(b"/" | b"")) => opts.subvol_root = true,
+            (b"subvol", Some(b"/" | b"")) => {
+                opts.subvol_root = true;
+                opts.subvol_path = None;
+            }
             (b"acl", None) => opts.acl = Some(true),
             (b"user_subvol_rm_allowed", None) => opts.user_subvol_rm_allowed = true,
             (b"noacl", None) => opts.acl = Some(false),
@@ -104,10 +107,10 @@ impl FileSystem for Btrfs {
                 };
                 opts.commit_interval = if n == 0 { DEFAULT_COMMIT_INTERVAL } else { n.min(300 * 10) };
             }
-            (b"subvol", Some(_)) => {
-                btrfs_err_nodev!("subvol={}: only subvol=/ is supported by rbtrfs, use subvolid=",
-                    value.unwrap_or(kernel::c_str!("")));
-                return Err(EINVAL);
+            (b"subvol", Some(v)) => {
+                let mut p = KVec::new();
+                p.extend_from_slice(v, GFP_KERNEL)?;
+                opts.subvol_path = Some(p);
             }
             (k, _) if WRITE_ONLY_OPTIONS.contains(&k) => {}
             _ => {
