@@ -19,7 +19,7 @@ check_fs "$LOOP"
 
 # put PATH SIZE: a random file at PATH in the reference and the mount.
 put() {
-    mkdir -p "$(dirname "$REF/$1")"
+    mkdir -p "$(dirname "$REF/$1")" "$(dirname "$MNT/$1")"
     head -c "$2" /dev/urandom >"$REF/$1"
     cp "$REF/$1" "$MNT/$1" || fail "writing $1"
 }
