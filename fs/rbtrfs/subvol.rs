@@ -47,6 +47,8 @@ const V1_NAME: usize = 8;
 const V2_NAME: usize = 56;
 /// `BTRFS_SUBVOL_QGROUP_INHERIT`.
 const SUBVOL_QGROUP_INHERIT: u64 = 1 << 2;
+/// `sizeof(struct btrfs_qgroup_inherit)`.
+const QGROUP_INHERIT_SIZE: u64 = 72;
 /// `BTRFS_SUBVOL_SPEC_BY_ID`.
 const SUBVOL_SPEC_BY_ID: u64 = 1 << 4;
 /// `MAY_NOT_BLOCK`: RCU path walk.
@@ -209,16 +211,25 @@ fn new_uuid() -> [u8; 16] {
 /// `BTRFS_IOC_SUBVOL_CREATE` and `_V2` (C: `btrfs_ioctl_snap_create(_v2)`
 /// with `subvol`, `__btrfs_ioctl_snap_create`, `btrfs_mksubvol`).
 fn subvol_create(f: &F<'_>, arg: usize, v2: bool) -> Result {
+    let dir = f.inode();
+    // C's order: v2 checks the file type before copying, v1 after.
+    if v2 && dir.typ() != Some(INodeType::Dir) {
+        return Err(ENOTDIR);
+    }
     let args = read_heap(arg, VOL_ARGS)?;
+    let name = name_in(&args[if v2 { V2_NAME } else { V1_NAME }..])?;
     if v2 {
         let flags = u64_at(&args, 16);
-        // Read-only applies to snapshots only; qgroups are not kept.
+        // Read-only applies to snapshots only; qgroups are not kept, but
+        // the inherit size is checked as C checks it.
         if flags & !(SUBVOL_RDONLY | SUBVOL_QGROUP_INHERIT) != 0 {
             return Err(errno::eopnotsupp());
         }
+        let size = u64_at(&args, 24);
+        if flags & SUBVOL_QGROUP_INHERIT != 0 && !(QGROUP_INHERIT_SIZE..=4096).contains(&size) {
+            return Err(EINVAL);
+        }
     }
-    let name = name_in(&args[if v2 { V2_NAME } else { V1_NAME }..])?;
-    let dir = f.inode();
     if dir.typ() != Some(INodeType::Dir) {
         return Err(ENOTDIR);
     }

@@ -141,6 +141,7 @@ for cmd, mk in ((SUBVOL_CREATE, v1), (SUBVOL_CREATE_V2, v2)):
     expect(E.EEXIST, fd, cmd, mk(b"top1"), "create over a file")
     expect(E.ENAMETOOLONG, fd, cmd, bytearray(b"\1" * 8) + bytearray(b"z" * 4088), "create unterminated")
 expect(E.EOPNOTSUPP, fd, SUBVOL_CREATE_V2, v2(b"q", flags=1 << 5), "create v2 unknown flag")
+expect(E.EINVAL, fd, SUBVOL_CREATE_V2, v2(b"q", flags=1 << 2), "create v2 qgroup inherit of size 0")
 ffd = os.open(mnt + "/top1", os.O_RDONLY)
 expect(E.ENOTDIR, ffd, SUBVOL_CREATE, v1(b"q"), "create on a file")
 for cmd, mk in ((SNAP_DESTROY, v1), (SNAP_DESTROY_V2, v2)):
@@ -148,7 +149,8 @@ for cmd, mk in ((SNAP_DESTROY, v1), (SNAP_DESTROY_V2, v2)):
     expect(E.EINVAL, fd, cmd, mk(b"."), "destroy .")
     expect(E.EINVAL, fd, cmd, mk(b"a/dir"), "destroy a/dir")
     expect(E.ENOENT, fd, cmd, mk(b"nothing"), "destroy a missing name")
-    expect(E.ENAMETOOLONG, fd, cmd, bytearray(b"\1" * 8) + bytearray(b"z" * 4088), "destroy unterminated")
+    unterminated = bytearray(b"\1" * 8) + bytearray(b"z" * 4088) if mk is v1 else bytearray(56) + bytearray(b"z" * 4040)
+    expect(E.ENAMETOOLONG, fd, cmd, unterminated, "destroy unterminated")
 os.mkdir(mnt + "/plain")
 expect(E.EINVAL, fd, SNAP_DESTROY, v1(b"plain"), "destroy a plain directory")
 os.rmdir(mnt + "/plain")
