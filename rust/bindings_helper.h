@@ -15,7 +15,10 @@
 #include <linux/iomap.h>
 #include <linux/module.h>
 #include <linux/pagemap.h>
+#include <linux/namei.h>
 #include <linux/posix_acl.h>
+#include <linux/random.h>
+#include <linux/stat.h>
 #include <linux/posix_acl_xattr.h>
 #include <linux/printk.h>
 #include <linux/rwsem.h>

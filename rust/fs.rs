@@ -316,6 +316,23 @@ pub trait FileSystem: Sized + 'static {
         Err(super::errno::eopnotsupp())
     }
 
+    /// Whether [`FileSystem::permission`] and [`FileSystem::st_dev`] are
+    /// used (the `permission` and `getattr` inode operations).
+    const SUBVOLUMES: bool = false;
+
+    /// A check before the VFS's own (`generic_permission`), e.g. `EROFS`
+    /// for writes to a read-only subvolume. May be called in RCU path walk
+    /// (`MAY_NOT_BLOCK` in `mask`): it must not sleep then.
+    fn permission(_inode: &INode<Self>, _mask: i32) -> Result {
+        Ok(())
+    }
+
+    /// The device number `stat` reports for `inode` (C btrfs: its
+    /// subvolume's anonymous device); `None`: the superblock's.
+    fn st_dev(_inode: &INode<Self>) -> Option<u32> {
+        None
+    }
+
     /// `ioctl(2)` on an open file or directory: `arg` is the user-space
     /// argument. Unknown commands are `ENOTTY`.
     fn ioctl(_file: &super::ioctl::IoctlFile<'_, Self>, _cmd: u32, _arg: usize) -> Result<i32> {
@@ -1139,5 +1156,31 @@ impl NewSuperBlock<'_> {
 unsafe impl RawSuper for NewSuperBlock<'_> {
     fn raw_sb(&self) -> *mut bindings::super_block {
         self.sb
+    }
+}
+
+/// An anonymous device number (`get_anon_bdev`), e.g. the `st_dev` of a
+/// btrfs subvolume; given back (`free_anon_bdev`) on drop.
+pub struct AnonDev(u32);
+
+impl AnonDev {
+    /// Allocates one.
+    pub fn new() -> Result<Self> {
+        let mut dev: bindings::dev_t = 0;
+        // SAFETY: `dev` is valid for writes.
+        to_result(unsafe { bindings::get_anon_bdev(&mut dev) })?;
+        Ok(AnonDev(dev))
+    }
+
+    /// The device number.
+    pub fn dev(&self) -> u32 {
+        self.0
+    }
+}
+
+impl Drop for AnonDev {
+    fn drop(&mut self) {
+        // SAFETY: `new` allocated this number and nobody else frees it.
+        unsafe { bindings::free_anon_bdev(self.0) };
     }
 }

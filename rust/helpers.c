@@ -19,6 +19,7 @@
 #include <linux/sysfs.h>
 #include <linux/fs_parser.h>
 #include <linux/mnt_idmapping.h>
+#include <linux/namei.h>
 #include <linux/sched/mm.h>
 #include <linux/workqueue.h>
 #include <linux/writeback.h>
@@ -535,4 +536,94 @@ out:
 void rbtrfs_bdi_put(struct backing_dev_info *bdi)
 {
 	bdi_put(bdi);
+}
+
+/*
+ * Locks the directory of @file as a parent (I_MUTEX_PARENT, killable) and
+ * looks up @name in it with the file's mount idmapping, as C btrfs's
+ * subvolume ioctls do. Returns the (possibly negative) dentry with the
+ * lock held, or an ERR_PTR with it released.
+ */
+struct dentry *rbtrfs_lock_lookup_child(struct file *file, const char *name, int len)
+{
+	struct dentry *parent = file->f_path.dentry;
+	struct inode *dir = d_inode(parent);
+	struct dentry *child;
+	int err;
+
+	err = down_write_killable_nested(&dir->i_rwsem, I_MUTEX_PARENT);
+	if (err)
+		return ERR_PTR(err);
+	child = lookup_one(file_mnt_idmap(file), name, parent, len);
+	if (IS_ERR(child))
+		inode_unlock(dir);
+	return child;
+}
+
+/* Drops @child and unlocks the directory of @file. */
+void rbtrfs_unlock_child(struct file *file, struct dentry *child)
+{
+	dput(child);
+	inode_unlock(d_inode(file->f_path.dentry));
+}
+
+/* C btrfs's btrfs_may_create for @child of the (locked) directory of @file. */
+int rbtrfs_may_create_child(struct file *file, struct dentry *child)
+{
+	struct inode *dir = d_inode(file->f_path.dentry);
+	struct mnt_idmap *idmap = file_mnt_idmap(file);
+
+	if (d_really_is_positive(child))
+		return -EEXIST;
+	if (IS_DEADDIR(dir))
+		return -ENOENT;
+	if (!fsuidgid_has_mapping(dir->i_sb, idmap))
+		return -EOVERFLOW;
+	return inode_permission(idmap, dir, MAY_WRITE | MAY_EXEC);
+}
+
+/* C btrfs's btrfs_may_delete(..., isdir = 1) for @child of the directory of @file. */
+int rbtrfs_may_delete_child(struct file *file, struct dentry *child)
+{
+	struct inode *dir = d_inode(file->f_path.dentry);
+	struct mnt_idmap *idmap = file_mnt_idmap(file);
+	struct inode *inode;
+	int err;
+
+	if (d_really_is_negative(child))
+		return -ENOENT;
+	inode = d_inode(child);
+	err = inode_permission(idmap, dir, MAY_WRITE | MAY_EXEC);
+	if (err)
+		return err;
+	if (IS_APPEND(dir))
+		return -EPERM;
+	if (check_sticky(idmap, dir, inode) || IS_APPEND(inode) ||
+	    IS_IMMUTABLE(inode) || IS_SWAPFILE(inode))
+		return -EPERM;
+	if (!d_is_dir(child))
+		return -ENOTDIR;
+	if (IS_ROOT(child))
+		return -EBUSY;
+	if (IS_DEADDIR(dir))
+		return -ENOENT;
+	if (child->d_flags & DCACHE_NFSFS_RENAMED)
+		return -EBUSY;
+	return 0;
+}
+
+struct inode *rbtrfs_path_inode(const struct path *path)
+{
+	return d_inode(path->dentry);
+}
+
+/* Marks a deleted subvolume's root directory dead (S_DEAD), as C does. */
+void rbtrfs_inode_set_dead(struct inode *inode)
+{
+	inode->i_flags |= S_DEAD;
+}
+
+bool rbtrfs_file_owner_or_capable(struct file *file)
+{
+	return inode_owner_or_capable(file_mnt_idmap(file), file_inode(file));
 }

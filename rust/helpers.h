@@ -148,6 +148,18 @@ struct posix_acl *rbtrfs_posix_acl_from_xattr(const void *value, size_t size);
 size_t rbtrfs_posix_acl_xattr_size(const struct posix_acl *acl);
 int rbtrfs_posix_acl_to_xattr(const struct posix_acl *acl, void *buf, size_t size);
 
+/* Subvolume ioctls and inode hooks (see rust/ioctl.rs, rust/inode.rs). */
+struct kstat;
+struct mnt_idmap;
+struct path;
+struct dentry *rbtrfs_lock_lookup_child(struct file *file, const char *name, int len);
+void rbtrfs_unlock_child(struct file *file, struct dentry *child);
+int rbtrfs_may_create_child(struct file *file, struct dentry *child);
+int rbtrfs_may_delete_child(struct file *file, struct dentry *child);
+struct inode *rbtrfs_path_inode(const struct path *path);
+void rbtrfs_inode_set_dead(struct inode *inode);
+bool rbtrfs_file_owner_or_capable(struct file *file);
+
 /* Allocation scopes (see rust/nofs.rs). */
 unsigned int rbtrfs_memalloc_nofs_save(void);
 void rbtrfs_memalloc_nofs_restore(unsigned int flags);

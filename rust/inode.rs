@@ -1520,6 +1520,45 @@ unsafe extern "C" fn rename<T: FileSystem>(
     from_result(|| T::rename(od, oe, nd, ne, RenameFlags(flags)).map(|()| 0))
 }
 
+/// `inode_operations.permission`: [`FileSystem::permission`], then the
+/// VFS's `generic_permission`.
+unsafe extern "C" fn permission<T: FileSystem>(
+    idmap: *mut bindings::mnt_idmap,
+    inode: *mut bindings::inode,
+    mask: c_int,
+) -> c_int {
+    // SAFETY: The VFS passes a live inode of ours, referenced or (in RCU
+    // walk) kept from being freed for the call; we only read it.
+    let i = unsafe { INode::<T>::from_raw(inode) };
+    if let Err(e) = T::permission(i, mask) {
+        return e.to_errno();
+    }
+    // SAFETY: The arguments of the running call.
+    unsafe { bindings::generic_permission(idmap, inode, mask) }
+}
+
+/// `inode_operations.getattr`: `generic_fillattr`, then the device number
+/// of [`FileSystem::st_dev`].
+unsafe extern "C" fn getattr<T: FileSystem>(
+    idmap: *mut bindings::mnt_idmap,
+    path: *const bindings::path,
+    stat: *mut bindings::kstat,
+    request_mask: u32,
+    _flags: c_uint,
+) -> c_int {
+    // SAFETY: The VFS passes a path to a positive dentry of ours, which it
+    // holds for the call.
+    let inode = unsafe { bindings::rbtrfs_path_inode(path) };
+    // SAFETY: The arguments of the running call.
+    unsafe { bindings::generic_fillattr(idmap, request_mask, inode, stat) };
+    // SAFETY: As above: a live, referenced inode of ours.
+    if let Some(dev) = T::st_dev(unsafe { INode::<T>::from_raw(inode) }) {
+        // SAFETY: `stat` is the caller's `kstat` for this call.
+        unsafe { (*stat).dev = dev };
+    }
+    0
+}
+
 /// `inode_operations.fileattr_get`.
 unsafe extern "C" fn fileattr_get<T: FileSystem>(dentry: *mut bindings::dentry, fa: *mut bindings::fileattr) -> c_int {
     // SAFETY: The VFS passes a positive dentry of ours.
@@ -1935,6 +1974,14 @@ impl<T: FileSystem> Tables<T> {
         }
     }
 
+    /// The subvolume operations (permission and getattr), on every inode.
+    const fn subvol_ops(ops: &mut bindings::inode_operations) {
+        if T::SUBVOLUMES {
+            ops.permission = Some(permission::<T>);
+            ops.getattr = Some(getattr::<T>);
+        }
+    }
+
     /// The attribute flag operations (C btrfs: directories and files).
     const fn fileattr_ops(ops: &mut bindings::inode_operations) {
         if T::FILEATTR {
@@ -1952,6 +1999,7 @@ impl<T: FileSystem> Tables<T> {
         ops.listxattr = Some(listxattr::<T>);
         Self::acl_ops(&mut ops);
         Self::fileattr_ops(&mut ops);
+        Self::subvol_ops(&mut ops);
         if T::WRITABLE {
             ops.create = Some(create::<T>);
             ops.mkdir = Some(mkdir::<T>);
@@ -1972,6 +2020,7 @@ impl<T: FileSystem> Tables<T> {
         ops.listxattr = Some(listxattr::<T>);
         Self::acl_ops(&mut ops);
         Self::fileattr_ops(&mut ops);
+        Self::subvol_ops(&mut ops);
         if T::WRITABLE {
             ops.setattr = Some(setattr::<T>);
         }
@@ -1983,6 +2032,7 @@ impl<T: FileSystem> Tables<T> {
         let mut ops: bindings::inode_operations = unsafe { core::mem::zeroed() };
         ops.get_link = Some(bindings::page_get_link);
         ops.listxattr = Some(listxattr::<T>);
+        Self::subvol_ops(&mut ops);
         if T::WRITABLE {
             ops.setattr = Some(setattr::<T>);
         }
@@ -1994,6 +2044,7 @@ impl<T: FileSystem> Tables<T> {
         let mut ops: bindings::inode_operations = unsafe { core::mem::zeroed() };
         ops.listxattr = Some(listxattr::<T>);
         Self::acl_ops(&mut ops);
+        Self::subvol_ops(&mut ops);
         if T::WRITABLE {
             ops.setattr = Some(setattr::<T>);
         }

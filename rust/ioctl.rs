@@ -87,6 +87,110 @@ impl<'a, T: FileSystem> IoctlFile<'a, T> {
     }
 }
 
+impl<'a, T: FileSystem> IoctlFile<'a, T> {
+    /// Whether the caller owns the file's inode or may act as if it did
+    /// (`inode_owner_or_capable` through the file's mount).
+    pub fn owner_or_capable(&self) -> bool {
+        // SAFETY: The file is open (invariant).
+        unsafe { bindings::rbtrfs_file_owner_or_capable(self.file) }
+    }
+
+    /// Locks the file's directory as a parent (`I_MUTEX_PARENT`, killable)
+    /// and looks `name` up in it through the file's mount (`lookup_one`:
+    /// `EACCES` for `.`, `..`, a `/` or NUL in the name, or no search
+    /// permission), as C btrfs's subvolume ioctls do. The directory stays
+    /// locked until the returned [`ChildEntry`] is dropped. The caller
+    /// checks that the file is a directory.
+    pub fn lock_child(&self, name: &[u8]) -> kernel::error::Result<ChildEntry<'_, 'a, T>> {
+        let len = i32::try_from(name.len()).map_err(|_| super::errno::enametoolong())?;
+        // SAFETY: The file is open (invariant) and `name` is valid for
+        // `len` bytes (`lookup_one` takes the length, no terminator).
+        let d = unsafe { bindings::rbtrfs_lock_lookup_child(self.file, name.as_ptr().cast(), len) };
+        let d = kernel::error::from_err_ptr(d)?;
+        // INVARIANT: the helper returned a dentry reference with the
+        // directory locked.
+        Ok(ChildEntry { file: self, dentry: d })
+    }
+}
+
+/// A child of an ioctl file's directory, looked up with the directory
+/// locked ([`IoctlFile::lock_child`]).
+///
+/// # Invariants
+///
+/// `dentry` is a referenced child dentry of the file's directory, whose
+/// inode lock is held until drop.
+pub struct ChildEntry<'f, 'a, T: FileSystem> {
+    file: &'f IoctlFile<'a, T>,
+    dentry: *mut bindings::dentry,
+}
+
+impl<T: FileSystem> ChildEntry<'_, '_, T> {
+    /// The child's inode, if the name exists.
+    pub fn inode(&self) -> Option<&INode<T>> {
+        // SAFETY: The dentry is referenced (invariant); a positive dentry
+        // keeps its inode while we hold it.
+        let i = unsafe { bindings::rbtrfs_d_inode(self.dentry) };
+        if i.is_null() {
+            None
+        } else {
+            // SAFETY: A positive dentry of our filesystem holds a reference
+            // on its inode, one of ours, for as long as we hold the dentry.
+            Some(unsafe { INode::from_raw(i) })
+        }
+    }
+
+    /// C btrfs's `btrfs_may_create`: `EEXIST` if the name exists, `ENOENT`
+    /// in a dead directory, then write and search permission on it.
+    pub fn may_create(&self) -> kernel::error::Result {
+        // SAFETY: The file is open, the dentry referenced and the directory
+        // locked (invariants).
+        kernel::error::to_result(unsafe { bindings::rbtrfs_may_create_child(self.file.file, self.dentry) })
+    }
+
+    /// C btrfs's `btrfs_may_delete` for a directory: `ENOENT` if absent,
+    /// permission, append-only/immutable/sticky rules (`EPERM`),
+    /// `ENOTDIR`, `EBUSY` for a root dentry.
+    pub fn may_delete(&self) -> kernel::error::Result {
+        // SAFETY: As in `may_create`.
+        kernel::error::to_result(unsafe { bindings::rbtrfs_may_delete_child(self.file.file, self.dentry) })
+    }
+
+    /// Unhashes the dentry (`d_drop`): the next lookup of the name asks the
+    /// filesystem again (after a subvolume was created under it).
+    pub fn drop_dentry(&self) {
+        // SAFETY: The dentry is referenced (invariant).
+        unsafe { bindings::d_drop(self.dentry) };
+    }
+
+    /// Invalidates the dentry and everything below it (`d_invalidate`,
+    /// which also detaches mounts there) and marks its inode dead
+    /// (`S_DEAD`), after the subvolume it named was deleted.
+    pub fn invalidate(&self) {
+        // SAFETY: The dentry is referenced and its parent locked
+        // (invariants); `d_invalidate` may be called so, as C btrfs does.
+        unsafe { bindings::d_invalidate(self.dentry) };
+        if let Some(i) = self.inode() {
+            // SAFETY: A live inode we hold through the dentry.
+            unsafe { bindings::rbtrfs_inode_set_dead(i.raw_inode()) };
+        }
+    }
+}
+
+impl<T: FileSystem> Drop for ChildEntry<'_, '_, T> {
+    fn drop(&mut self) {
+        // SAFETY: Gives back the dentry reference and the directory lock
+        // `lock_child` took (invariants).
+        unsafe { bindings::rbtrfs_unlock_child(self.file.file, self.dentry) };
+    }
+}
+
+/// Fills `buf` with random bytes (`get_random_bytes`), e.g. a new uuid.
+pub fn random_bytes(buf: &mut [u8]) {
+    // SAFETY: `buf` is valid for writes of its length.
+    unsafe { bindings::get_random_bytes(buf.as_mut_ptr().cast(), buf.len()) };
+}
+
 /// Write access to a file's mount, from [`IoctlFile::want_write`].
 pub struct WriteAccess<'f, 'a, T: FileSystem>(&'f IoctlFile<'a, T>);
 

@@ -31,6 +31,7 @@ pub mod items;
 pub mod items_write;
 #[path = "mem_host.rs"]
 pub mod mem;
+pub mod root_tree;
 pub mod snapshot;
 pub mod transaction;
 pub mod tree_search;

@@ -131,6 +131,12 @@ pub(crate) struct FsInfo {
     /// semaphore held for write, inside `state`; readers
     /// ([`with_commit_roots`]) hold it for read and never take `state`.
     pub(crate) commit_roots: Pin<KBox<RwSemaphore<CommitRoots>>>,
+    /// Per-subvolume state of the VFS hooks (read-only flag, anonymous
+    /// device); its mutex serialises subvolume creation, deletion and
+    /// flag changes (C: `subvol_sem`). Taken before `state`.
+    pub(crate) subvols: Arc<Mutex<crate::subvol::Subvols>>,
+    /// `user_subvol_rm_allowed`: owners may delete subvolumes.
+    pub(crate) user_subvol_rm_allowed: bool,
     /// `/sys/fs/btrfs/<fsid>/`, while mounted.
     pub(crate) _sysfs: Option<crate::sysfs::FsSysfs>,
 }
@@ -546,6 +552,45 @@ impl<D: BlockDevice> Reader<'_, D> {
         errno::euclean()
     }
 
+    /// The subvolume at `path` (`subvol=`), walked from the top level's
+    /// root directory as C's `mount_subtree` does: each name through its
+    /// DIR_ITEM, into subvolumes through their ROOT_ITEM locations. It must
+    /// end on a subvolume's root directory, else a BTRFS error and
+    /// `EINVAL`; a missing name is `ENOENT`.
+    fn resolve_subvol_path(&self, tree_root: &RootLoc, path: &[u8]) -> Result<u64> {
+        let (mut tree, mut ino) = (objectid::FS_TREE, objectid::FIRST_FREE);
+        for name in path.split(|&b| b == b'/').filter(|n| !n.is_empty() && *n != b".") {
+            let root = self.find_root(tree_root, tree)?.ok_or(ENOENT)?;
+            let hash = u64::from(crate::checksum::name_hash(name));
+            let mut p = Path::new();
+            if name == b".." || !self.search(&root, &Key::new(ino, key_type::DIR_ITEM, hash), &mut p)? {
+                return Err(ENOENT);
+            }
+            let item = p.item().map_err(|e| self.tree_err(e))?.ok_or(ENOENT)?;
+            let mut found = None;
+            for entry in DirItemIter::new(item.data) {
+                let entry = entry.map_err(|e| self.tree_err(e))?;
+                if entry.name == name {
+                    found = Some((entry.head.location(), entry.head.ty()));
+                }
+            }
+            let (loc, ty) = found.ok_or(ENOENT)?;
+            if loc.ty == key_type::ROOT_ITEM {
+                (tree, ino) = (loc.objectid, objectid::FIRST_FREE);
+            } else if ty == crate::items::file_type::DIR {
+                ino = loc.objectid;
+            } else {
+                ino = 0;
+                break;
+            }
+        }
+        if ino != objectid::FIRST_FREE {
+            btrfs_err!(self.dev.id(), "'{}' is not a valid subvolume", kernel::str::BStr::from_bytes(path));
+            return Err(EINVAL);
+        }
+        Ok(tree)
+    }
+
     /// The subvolume a plain mount shows: the root tree directory's
     /// "default" entry (`btrfs subvolume set-default`), else 5.
     fn default_subvol(&self, tree_root: &RootLoc) -> Result<u64> {
@@ -777,15 +822,22 @@ pub(crate) fn open_ctree(sb: &NewSuperBlock<'_>, opts: &MountOptions) -> Result<
         chunks.push(*c).map_err(|_| ENOMEM)?;
     }
     let reader = Reader { dev: sb, geo: &geo, chunks: &geo.chunks };
-    let subvol = match opts.subvolid {
-        Some(id) if id != 0 => {
-            if opts.subvol_root && id != objectid::FS_TREE {
-                btrfs_err!(dev, "subvol=/ and subvolid={} point to different subvolumes", id);
+    let by_path = match &opts.subvol_path {
+        Some(p) => Some(reader.resolve_subvol_path(&tree_root, p)?),
+        None if opts.subvol_root => Some(objectid::FS_TREE),
+        None => None,
+    };
+    let subvol = match (opts.subvolid, by_path) {
+        (Some(id), Some(p)) if id != 0 => {
+            if id != p {
+                btrfs_err!(dev, "subvol '{}' does not match subvolid {}",
+                    kernel::str::BStr::from_bytes(opts.subvol_path.as_deref().unwrap_or(b"/")), id);
                 return Err(EINVAL);
             }
             id
         }
-        _ if opts.subvol_root => objectid::FS_TREE,
+        (Some(id), None) if id != 0 => id,
+        (_, Some(p)) => p,
         _ => reader.default_subvol(&tree_root)?,
     };
     if !objectid::is_fstree(subvol) {
@@ -825,6 +877,8 @@ pub(crate) fn open_ctree(sb: &NewSuperBlock<'_>, opts: &MountOptions) -> Result<
                 GFP_KERNEL,
             )?,
             commit_roots,
+            subvols: Arc::pin_init(new_mutex!(crate::subvol::Subvols::new(), "rbtrfs_subvols"), GFP_KERNEL)?,
+            user_subvol_rm_allowed: opts.user_subvol_rm_allowed,
             _sysfs: crate::sysfs::mount_dir(dev, &sb_fsid, devid),
         },
         GFP_KERNEL,

@@ -133,7 +133,7 @@ pub(crate) fn fileattr_set(inode: &INode<Btrfs>, attr: &FileAttr) -> Result {
     }
     let sb = inode.super_block();
     let (root, ino) = (inode.data().root, inode.ino());
-    if subvol_readonly(sb, root)? {
+    if crate::subvol::is_readonly(sb, root)? {
         return Err(EROFS);
     }
     let kind = match inode.typ() {
@@ -164,20 +164,6 @@ pub(crate) fn fileattr_set(inode: &INode<Btrfs>, attr: &FileAttr) -> Result {
     inode.set_inode_flags(inode_flags(flags));
     inode.set_ctime(now);
     Ok(())
-}
-
-/// Whether subvolume `root` is read-only (its root item's flag).
-fn subvol_readonly(sb: &SuperBlock<Btrfs>, root: u64) -> Result<bool> {
-    with_view(sb, |v| {
-        let mut path = VPath::new();
-        v.search(objectid::ROOT_TREE, &Key::new(root, key_type::ROOT_ITEM, 0), &mut path)?;
-        let Some(item) = path.item().map_err(|e| v.tree_err(e))? else { return Ok(false) };
-        if item.key.objectid != root || item.key.ty != key_type::ROOT_ITEM {
-            return Ok(false);
-        }
-        let r = crate::items::RootItem::new(item.data).ok_or_else(|| v.tree_err(format_args!("tree {}: root item too small", root)))?;
-        Ok(r.flags() & crate::items::ROOT_SUBVOL_RDONLY != 0)
-    })
 }
 
 /// The VFS type of a directory entry's `BTRFS_FT_*` type.
@@ -218,11 +204,40 @@ pub(crate) fn lookup(dir: &INode<Btrfs>, name: &[u8]) -> Result<Option<ARef<INod
     })?;
     let Some(loc) = found else { return Ok(None) };
     if loc.ty == key_type::ROOT_ITEM {
-        btrfs_warn!(sb.id(), "subvolume {} in directory {}: crossing into subvolumes is not supported yet",
-            loc.objectid, dir.ino());
-        return Err(errno::eopnotsupp());
+        return crate::subvol::lookup(dir, name, loc.objectid).map(Some);
     }
     iget(sb, root, loc.objectid).map(Some)
+}
+
+/// The empty, read-only placeholder directory C btrfs shows for a
+/// subvolume entry with no live subvolume behind it (C: `new_simple_dir`,
+/// inode `BTRFS_EMPTY_SUBVOL_DIR_OBJECTID` in the parent's tree).
+pub(crate) fn empty_subvol_dir(dir: &INode<Btrfs>) -> Result<ARef<INode<Btrfs>>> {
+    let sb = dir.super_block();
+    let root = dir.data().root;
+    let ino = crate::subvol::EMPTY_SUBVOL_DIR;
+    match sb.get_inode(INodeKey { root, ino })? {
+        Lookup::Cached(inode) => Ok(inode),
+        Lookup::New(new) => {
+            let now = new.current_time();
+            new.init(INodeParams {
+                typ: INodeType::Dir,
+                mode: 0o555,
+                size: 0,
+                nlink: 1,
+                uid: 0,
+                gid: 0,
+                rdev: 0,
+                blocks: 0,
+                atime: now,
+                mtime: now,
+                ctime: now,
+                generation: 0,
+                flags: InodeFlags::default(),
+                data: BtrfsInode { root, flags: AtomicU64::new(0) },
+            })
+        }
+    }
 }
 
 /// readdir (C: `btrfs_real_readdir`): `.`, `..`, then DIR_INDEX order.
@@ -272,7 +287,7 @@ pub(crate) fn disk_time(t: Timespec) -> crate::items::Timespec {
 }
 
 /// Brings the in-core directory in step with its item after a change.
-fn sync_dir(dir: &INode<Btrfs>, f: &InodeFields) {
+pub(crate) fn sync_dir(dir: &INode<Btrfs>, f: &InodeFields) {
     dir.set_size(f.size as i64);
     dir.set_mtime(time(f.mtime));
     dir.set_ctime(time(f.ctime));
@@ -380,6 +395,25 @@ pub(crate) fn unlink(dir: &INode<Btrfs>, dentry: &DEntry<Btrfs>) -> Result {
     Ok(())
 }
 
+/// Removes the empty directory `dentry` from `dir`; an empty subvolume's
+/// root directory deletes the subvolume (C: `btrfs_rmdir` calling
+/// `btrfs_delete_subvolume`).
+pub(crate) fn rmdir(dir: &INode<Btrfs>, dentry: &DEntry<Btrfs>) -> Result {
+    let inode = dentry.inode().ok_or(ENOENT)?;
+    let id = inode.data().root;
+    if id != dir.data().root {
+        if inode.ino() != objectid::FIRST_FREE {
+            // The placeholder of a subvolume that is not there.
+            return Err(EPERM);
+        }
+        if inode.size() > 0 {
+            return Err(crate::rfs::errno::enotempty());
+        }
+        return crate::subvol::delete(dir, dentry.name(), id);
+    }
+    unlink(dir, dentry)
+}
+
 /// Renames `old` in `old_dir` to `new` in `new_dir`.
 pub(crate) fn rename(
     old_dir: &INode<Btrfs>,
@@ -394,6 +428,10 @@ pub(crate) fn rename(
         return Err(EXDEV);
     }
     let moved = old.inode().ok_or(ENOENT)?;
+    // Moving a subvolume (or onto one) is not supported yet.
+    if moved.data().root != root || new.inode().is_some_and(|v| v.data().root != root) {
+        return Err(EXDEV);
+    }
     let now = moved.current_time();
     let mut core_flags = 0;
     if flags.contains(RenameFlags::NOREPLACE) {

@@ -100,7 +100,9 @@ fn inode_key(ino: u64) -> Key {
     Key::new(ino, key_type::INODE_ITEM, 0)
 }
 
-fn check_name(name: &[u8]) -> Result {
+/// Checks a name for a directory entry: `EINVAL` for empty or with `/` or
+/// NUL, `ENAMETOOLONG` above 255 bytes.
+pub fn check_name(name: &[u8]) -> Result {
     if name.is_empty() || name.contains(&b'/') || name.contains(&0) {
         return Err(EINVAL);
     }
@@ -147,10 +149,21 @@ pub fn lookup<S: TreeSource>(t: &Trans<'_, S>, root: u64, dir: u64, name: &[u8])
     })?;
     match found.flatten() {
         Some((loc, ty)) if loc.ty == key_type::INODE_ITEM => Ok(Some((loc.objectid, ty))),
-        // A subvolume's root (a ROOT_ITEM location): not handled here yet.
+        // A subvolume's root (a ROOT_ITEM location): the namespace
+        // operations here do not move or remove subvolumes.
         Some(_) => Err(crate::error::EOPNOTSUPP),
         None => Ok(None),
     }
+}
+
+/// The location key and entry type of `name` in directory `dir`, whatever
+/// it points at (an inode, or a subvolume's ROOT_ITEM).
+pub fn lookup_location<S: TreeSource>(t: &Trans<'_, S>, root: u64, dir: u64, name: &[u8]) -> Result<Option<(Key, u8)>> {
+    let r = t.fs.root(root).ok_or(ENOENT)?;
+    let found = find_entry(t, &r, &dir_item_key(dir, name), |d| {
+        Ok(find_dir_entry(d, name)?.map(|(_, e)| (e.head.location(), e.head.ty())))
+    })?;
+    Ok(found.flatten())
 }
 
 /// The next free inode number of tree `root`.
@@ -176,6 +189,65 @@ fn next_index<S: TreeSource>(t: &Trans<'_, S>, root: &RootNode, dir: u64) -> Res
         Some(k) if k.objectid == dir && k.ty == key_type::DIR_INDEX => k.offset + 1,
         _ => 2,
     })
+}
+
+/// Adds the DIR_ITEM and DIR_INDEX of `name` in `dir` pointing at
+/// `location` (an inode's INODE_ITEM key or a subvolume's ROOT_ITEM key),
+/// grows the directory and stamps its times. Returns the index used.
+pub fn add_dir_entries<S: TreeSource>(
+    t: &mut Trans<'_, S>,
+    root: u64,
+    dir: u64,
+    name: &[u8],
+    location: Key,
+    ty: u8,
+    now: Timespec,
+) -> Result<u64> {
+    check_name(name)?;
+    let transid = t.fs.transid();
+    let index = t.with_root(root, |t, r| {
+        let index = next_index(t, r, dir)?;
+        let e = NewDirEntry { location, transid, ty, name, data: &[] };
+        let mut bytes = Vec::new();
+        e.push(&mut bytes)?;
+        add_entry(t, r, &dir_item_key(dir, name), &bytes)?;
+        insert_item(t, r, &dir_index_key(dir, index), &bytes)?;
+        Ok(index)
+    })?;
+    update_inode(t, root, dir, |d| {
+        d.size += 2 * name.len() as u64;
+        d.mtime = now;
+        d.ctime = now;
+    })?;
+    Ok(index)
+}
+
+/// Removes the DIR_ITEM entry of `name` and the DIR_INDEX `index` from
+/// `dir`, shrinks the directory and stamps its times.
+pub fn del_dir_entries<S: TreeSource>(
+    t: &mut Trans<'_, S>,
+    root: u64,
+    dir: u64,
+    name: &[u8],
+    index: u64,
+    now: Timespec,
+) -> Result {
+    t.with_root(root, |t, r| {
+        if !remove_entry(t, r, &dir_item_key(dir, name), |d| dir_entry_range(d, name))? {
+            return Err(EUCLEAN);
+        }
+        let mut p = WPath::new();
+        if !search_slot(t, r, &dir_index_key(dir, index), &mut p, -1, true)? {
+            return Err(EUCLEAN);
+        }
+        del_items(t, r, &mut p, 1)
+    })?;
+    update_inode(t, root, dir, |d| {
+        d.size = d.size.saturating_sub(2 * name.len() as u64);
+        d.mtime = now;
+        d.ctime = now;
+    })?;
+    Ok(())
 }
 
 /// Adds the three items of `name` in `dir` pointing at `ino`, and grows
@@ -255,7 +327,7 @@ pub fn create<S: TreeSource>(
     attrs: &NewInode,
 ) -> Result<(u64, InodeFields)> {
     check_name(name)?;
-    if lookup(t, root, dir, name)?.is_some() {
+    if lookup_location(t, root, dir, name)?.is_some() {
         return Err(EEXIST);
     }
     let ino = alloc_ino(t, root)?;
@@ -273,7 +345,7 @@ pub fn create_at<S: TreeSource>(
     ino: u64,
 ) -> Result<InodeFields> {
     check_name(name)?;
-    if lookup(t, root, dir, name)?.is_some() {
+    if lookup_location(t, root, dir, name)?.is_some() {
         return Err(EEXIST);
     }
     let transid = t.fs.transid();
@@ -307,7 +379,7 @@ pub fn link<S: TreeSource>(t: &mut Trans<'_, S>, root: u64, ino: u64, dir: u64, 
     if cur.nlink >= LINK_MAX {
         return Err(EMLINK);
     }
-    if lookup(t, root, dir, name)?.is_some() {
+    if lookup_location(t, root, dir, name)?.is_some() {
         return Err(EEXIST);
     }
     add_link(t, root, dir, name, ino, file_type_of(cur.mode), now)?;

@@ -54,7 +54,9 @@ pub(crate) fn ioctl(f: &IoctlFile<'_, Btrfs>, cmd: u32, arg: usize) -> Result<i3
         IOC_INO_PATHS => ino_paths(f, arg),
         IOC_LOGICAL_INO => logical_ino(f, arg, false),
         IOC_LOGICAL_INO_V2 => logical_ino(f, arg, true),
-        _ => crate::ioctl_fs::ioctl(f, cmd, arg).unwrap_or(Err(ENOTTY)),
+        _ => crate::subvol::ioctl(f, cmd, arg)
+            .or_else(|| crate::ioctl_fs::ioctl(f, cmd, arg))
+            .unwrap_or(Err(ENOTTY)),
     }
 }
 

@@ -78,7 +78,7 @@ const LOOKUP_USER_PATH_MAX: usize = 4080 - 255 - 1;
 /// `BTRFS_LABEL_SIZE`.
 const LABEL_SIZE: usize = 256;
 /// `BTRFS_SUBVOL_RDONLY`.
-const SUBVOL_RDONLY: u64 = 1 << 1;
+pub(crate) const SUBVOL_RDONLY: u64 = 1 << 1;
 
 /// `BTRFS_FS_INFO_FLAG_CSUM_INFO`.
 const FS_INFO_CSUM_INFO: u64 = 1 << 0;
@@ -163,14 +163,14 @@ fn read_in<const N: usize>(arg: usize) -> Result<[u8; N]> {
 }
 
 /// Copies `len` bytes in from `arg` into a heap buffer.
-fn read_heap(arg: usize, len: usize) -> Result<KVec<u8>> {
+pub(crate) fn read_heap(arg: usize, len: usize) -> Result<KVec<u8>> {
     let mut buf = KVec::from_elem(0u8, len, GFP_KERNEL)?;
     UserSlice::new(arg, len).reader().read_slice(&mut buf)?;
     Ok(buf)
 }
 
 /// Copies `buf` out to `arg`.
-fn write_out(arg: usize, buf: &[u8]) -> Result {
+pub(crate) fn write_out(arg: usize, buf: &[u8]) -> Result {
     UserSlice::new(arg, buf.len()).writer().write_slice(buf)
 }
 
@@ -327,7 +327,7 @@ fn root_item_bytes_used(v: &View<'_>, id: u64) -> Result<Option<u64>> {
 
 /// The ROOT_ITEM of tree `id` in the current root tree: (flags,
 /// bytes_used, refs).
-fn find_root_item(v: &View<'_>, id: u64) -> Result<Option<(u64, u64, u32)>> {
+pub(crate) fn find_root_item(v: &View<'_>, id: u64) -> Result<Option<(u64, u64, u32)>> {
     let mut path = VPath::new();
     v.search(objectid::ROOT_TREE, &Key::new(id, key_type::ROOT_ITEM, 0), &mut path)?;
     let Some(item) = path.item().map_err(|e| v.tree_err(e))? else { return Ok(None) };

@@ -47,9 +47,11 @@ pub mod mem {
     pub use crate::rfs::vec::{NoMem, Vec};
 }
 pub mod snapshot;
+mod subvol;
 #[path = "super.rs"]
 mod super_;
 mod sysfs;
+pub mod root_tree;
 pub mod transaction;
 pub mod tree_search;
 pub mod validate;

@@ -30,16 +30,28 @@ pub(crate) struct MountOptions {
     pub(crate) subvolid: Option<u64>,
     /// `subvol=/`: the top-level subvolume.
     pub(crate) subvol_root: bool,
+    /// `subvol=PATH` (other than `/`): a subvolume by its path from the
+    /// top level.
+    pub(crate) subvol_path: Option<KVec<u8>>,
     /// `commit=N`: seconds between periodic commits (default 30).
     pub(crate) commit_interval: u32,
     /// `acl`/`noacl`: POSIX ACLs on or off (`None`: not given, which is on
     /// for a mount and unchanged for a remount).
     pub(crate) acl: Option<bool>,
+    /// `user_subvol_rm_allowed`: owners may delete subvolumes.
+    pub(crate) user_subvol_rm_allowed: bool,
 }
 
 impl Default for MountOptions {
     fn default() -> Self {
-        MountOptions { subvolid: None, subvol_root: false, commit_interval: DEFAULT_COMMIT_INTERVAL, acl: None }
+        MountOptions {
+            subvolid: None,
+            subvol_root: false,
+            subvol_path: None,
+            commit_interval: DEFAULT_COMMIT_INTERVAL,
+            acl: None,
+            user_subvol_rm_allowed: false,
+        }
     }
 }
 
@@ -55,7 +67,7 @@ const WRITE_ONLY_OPTIONS: &[&[u8]] = &[
     b"flushoncommit", b"noflushoncommit", b"max_inline", b"metadata_ratio", b"nologreplay",
     b"norecovery", b"rescan_uuid_tree", b"skip_balance", b"space_cache", b"nospace_cache",
     b"ssd", b"nossd", b"ssd_spread", b"nossd_spread", b"thread_pool", b"treelog", b"notreelog",
-    b"user_subvol_rm_allowed", b"usebackuproot",
+    b"usebackuproot",
 ];
 
 /// The `btrfs` filesystem type.
@@ -78,8 +90,12 @@ impl FileSystem for Btrfs {
                 })?;
                 opts.subvolid = Some(id);
             }
-            (b"subvol", Some(b"/" | b"")) => opts.subvol_root = true,
+            (b"subvol", Some(b"/" | b"")) => {
+                opts.subvol_root = true;
+                opts.subvol_path = None;
+            }
             (b"acl", None) => opts.acl = Some(true),
+            (b"user_subvol_rm_allowed", None) => opts.user_subvol_rm_allowed = true,
             (b"noacl", None) => opts.acl = Some(false),
             (b"commit", v) => {
                 let n = match v {
@@ -91,10 +107,10 @@ impl FileSystem for Btrfs {
                 };
                 opts.commit_interval = if n == 0 { DEFAULT_COMMIT_INTERVAL } else { n.min(300 * 10) };
             }
-            (b"subvol", Some(_)) => {
-                btrfs_err_nodev!("subvol={}: only subvol=/ is supported by rbtrfs, use subvolid=",
-                    value.unwrap_or(kernel::c_str!("")));
-                return Err(EINVAL);
+            (b"subvol", Some(v)) => {
+                let mut p = KVec::new();
+                p.extend_from_slice(v, GFP_KERNEL)?;
+                opts.subvol_path = Some(p);
             }
             (k, _) if WRITE_ONLY_OPTIONS.contains(&k) => {}
             _ => {
@@ -149,6 +165,7 @@ impl FileSystem for Btrfs {
     }
 
     fn set_xattr(inode: &INode<Self>, name: &[u8], value: Option<&[u8]>, flags: i32) -> Result {
+        crate::subvol::check_writable(inode)?;
         crate::xattr::set(inode, name, value, flags)
     }
 
@@ -159,6 +176,7 @@ impl FileSystem for Btrfs {
     }
 
     fn set_acl(inode: &INode<Self>, name: &[u8], value: Option<&[u8]>, mode: u16) -> Result {
+        crate::subvol::check_writable(inode)?;
         crate::acl::set(inode, name, value, mode)
     }
 
@@ -211,7 +229,7 @@ impl FileSystem for Btrfs {
     }
 
     fn rmdir(dir: &INode<Self>, dentry: &DEntry<Self>) -> Result {
-        crate::inode::unlink(dir, dentry)
+        crate::inode::rmdir(dir, dentry)
     }
 
     fn rename(
@@ -225,6 +243,7 @@ impl FileSystem for Btrfs {
     }
 
     fn setattr(inode: &INode<Self>, attr: &SetAttr<'_, Self>) -> Result {
+        crate::subvol::check_writable(inode)?;
         crate::file::setattr(inode, attr)
     }
 
@@ -238,6 +257,16 @@ impl FileSystem for Btrfs {
 
     fn ioctl(file: &crate::rfs::ioctl::IoctlFile<'_, Self>, cmd: u32, arg: usize) -> Result<i32> {
         crate::ioctl::ioctl(file, cmd, arg)
+    }
+
+    const SUBVOLUMES: bool = true;
+
+    fn permission(inode: &INode<Self>, mask: i32) -> Result {
+        crate::subvol::permission(inode, mask)
+    }
+
+    fn st_dev(inode: &INode<Self>) -> Option<u32> {
+        crate::subvol::st_dev(inode)
     }
 
     const FILEATTR: bool = true;

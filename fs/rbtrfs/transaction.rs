@@ -215,6 +215,15 @@ impl FsState {
         Ok(fs)
     }
 
+    /// Registers a tree created by the running transaction (a new
+    /// subvolume, the uuid tree): its root is `node`, its ROOT_ITEM is at
+    /// `item_key` in the tree of tree roots (inserted by the caller), and
+    /// commit rewrites that item whenever the root moves. `EEXIST` if the
+    /// id is taken.
+    pub fn add_new_root(&mut self, node: RootNode, item_key: Key) -> Result {
+        self.add_root(TreeRoot { node, item_key, commit: node, last_snapshot: 0 })
+    }
+
     /// Adds a tree (a new snapshot or subvolume: its ROOT_ITEM must be in
     /// the tree of tree roots by commit, which then writes the root's
     /// position into it). `EEXIST` if the id is taken.

@@ -37,7 +37,7 @@ GUARD = 1 << 20
 LOW = 8 << 20         # arguments start in the first 8 MiB
 
 PRIVILEGED = {"TREE_SEARCH", "TREE_SEARCH_V2", "INO_PATHS", "LOGICAL_INO", "LOGICAL_INO_V2",
-              "SET_FEATURES", "SET_FSLABEL"}
+              "SET_FEATURES", "SET_FSLABEL", "DEFAULT_SUBVOL"}
 
 # (name, number, kind): kind "ok" is implemented, "nope" is a btrfs ioctl
 # rbtrfs does not implement (ENOTTY), "vfs" one the VFS answers itself.
@@ -56,11 +56,12 @@ COMMANDS = [
     ("FSGETXATTR", B.FS_IOC_FSGETXATTR, "ok"), ("FSSETXATTR", B.FS_IOC_FSSETXATTR, "ok"),
     ("SNAP_CREATE", B.iow(1, 4096), "nope"), ("DEFRAG", B.iow(2, 4096), "nope"), ("RESIZE", B.iow(3, 4096), "nope"),
     ("SCAN_DEV", B.iow(4, 4096), "nope"), ("TRANS_START", B.io(6), "nope"), ("ADD_DEV", B.iow(10, 4096), "nope"),
-    ("SUBVOL_CREATE", B.iow(14, 4096), "nope"), ("SNAP_DESTROY", B.iow(15, 4096), "nope"),
-    ("DEFAULT_SUBVOL", B.iow(19, 8), "nope"), ("SUBVOL_SETFLAGS", B.iow(26, 8), "nope"),
+    ("SUBVOL_CREATE", B.iow(14, 4096), "ok"), ("SNAP_DESTROY", B.iow(15, 4096), "ok"),
+    ("DEFAULT_SUBVOL", B.iow(19, 8), "ok"), ("SUBVOL_SETFLAGS", B.iow(26, 8), "ok"),
+    ("SUBVOL_CREATE_V2", B.iow(24, 4096), "ok"), ("SNAP_CREATE_V2", B.iow(23, 4096), "nope"),
     ("SCRUB", B.iowr(27, 1024), "nope"), ("SCRUB_CANCEL", B.io(28), "nope"), ("BALANCE_V2", B.iowr(32, 1024), "nope"),
     ("QUOTA_CTL", B.iowr(40, 16), "nope"), ("SEND", B.iow(38, 72), "nope"), ("DEV_REPLACE", B.iowr(53, 2600), "nope"),
-    ("ENCODED_READ", B.ior(64, 128), "nope"), ("SNAP_DESTROY_V2", B.iow(63, 4096), "nope"),
+    ("ENCODED_READ", B.ior(64, 128), "nope"), ("SNAP_DESTROY_V2", B.iow(63, 4096), "ok"),
     ("CLONE", B.iow(9, 4), "vfs"), ("CLONE_RANGE", B.iow(13, 32), "vfs"), ("FIEMAP", B.iowr(11, 32, ord("f")), "vfs"),
 ]
 # Numbers random commands avoid: those of the list the VFS or rbtrfs take,

@@ -47,6 +47,8 @@ for p in (sys.argv[1] + "/file", sys.argv[1], os.path.dirname(sys.argv[1])):
     B.setflags(fd, 0)
     os.close(fd)
 PY
+# DEFAULT_SUBVOL may have picked a subvolume the fuzzing created.
+btrfs subvolume set-default 5 "$MNT" || fail "resetting the default subvolume"
 rm -rf "$MNT/fuzz"
 umount "$MNT" || fail "unmount after fuzzing"
 btrfs check --readonly "$LOOP" >/tmp/fuzz.check 2>&1 || { cat /tmp/fuzz.check; fail "btrfs check after fuzzing"; }
