@@ -627,3 +627,8 @@ bool rbtrfs_file_owner_or_capable(struct file *file)
 {
 	return inode_owner_or_capable(file_mnt_idmap(file), file_inode(file));
 }
+
+bool rbtrfs_inode_owner_or_capable(struct file *file, struct inode *inode)
+{
+	return inode_owner_or_capable(file_mnt_idmap(file), inode);
+}

@@ -159,6 +159,7 @@ int rbtrfs_may_delete_child(struct file *file, struct dentry *child);
 struct inode *rbtrfs_path_inode(const struct path *path);
 void rbtrfs_inode_set_dead(struct inode *inode);
 bool rbtrfs_file_owner_or_capable(struct file *file);
+bool rbtrfs_inode_owner_or_capable(struct file *file, struct inode *inode);
 
 /* Allocation scopes (see rust/nofs.rs). */
 unsigned int rbtrfs_memalloc_nofs_save(void);

@@ -87,6 +87,54 @@ impl<'a, T: FileSystem> IoctlFile<'a, T> {
     }
 }
 
+/// What a file descriptor in an ioctl's argument names
+/// ([`IoctlFile::with_fd`]).
+pub enum FdTarget<'f, T: FileSystem> {
+    /// No file is open under that number.
+    NotOpen,
+    /// A file of another filesystem instance.
+    OtherFs,
+    /// A file of the ioctl file's filesystem.
+    Ours {
+        /// Its inode.
+        inode: &'f INode<T>,
+        /// Whether the caller owns that inode or may act as if it did
+        /// (`inode_owner_or_capable` through the ioctl file's mount).
+        owner_or_capable: bool,
+    },
+}
+
+impl<'a, T: FileSystem> IoctlFile<'a, T> {
+    /// Looks `fd` up in the calling task's file table (`fget`) and calls
+    /// `f` with what it names; the file reference is dropped afterwards
+    /// (`fput`), so the inode is only borrowed for the call.
+    pub fn with_fd<R>(&self, fd: i64, f: impl FnOnce(FdTarget<'_, T>) -> R) -> R {
+        let Ok(fd) = u32::try_from(fd) else { return f(FdTarget::NotOpen) };
+        // SAFETY: `fget` takes any number and returns a referenced file or
+        // null.
+        let other = unsafe { bindings::fget(fd) };
+        if other.is_null() {
+            return f(FdTarget::NotOpen);
+        }
+        // SAFETY: `other` is referenced until the `fput` below, so its
+        // inode is live; `self.file` is open (invariant). Inodes of the
+        // same superblock are ours (`T`).
+        let r = unsafe {
+            let inode = bindings::rbtrfs_file_inode(other);
+            let mine = bindings::rbtrfs_file_inode(self.file);
+            if (*inode).i_sb != (*mine).i_sb {
+                f(FdTarget::OtherFs)
+            } else {
+                let owner_or_capable = bindings::rbtrfs_inode_owner_or_capable(self.file, inode);
+                f(FdTarget::Ours { inode: INode::from_raw(inode), owner_or_capable })
+            }
+        };
+        // SAFETY: The reference `fget` took.
+        unsafe { bindings::fput(other) };
+        r
+    }
+}
+
 impl<'a, T: FileSystem> IoctlFile<'a, T> {
     /// Whether the caller owns the file's inode or may act as if it did
     /// (`inode_owner_or_capable` through the file's mount).

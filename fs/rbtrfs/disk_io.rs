@@ -378,13 +378,49 @@ pub(crate) fn commit(sb: &SuperBlock<Btrfs>) -> Result {
         return Ok(());
     }
     let mut guard = fs.state.lock();
+    commit_locked(sb, &mut guard)
+}
+
+/// Commits, runs `f` in a fresh transaction, and commits again, with the
+/// state lock held throughout: nothing changes any tree between the first
+/// commit and `f`, so `f` sees every tree clean (snapshot creation shares
+/// committed blocks only; C creates snapshots inside the commit).
+pub(crate) fn commit_around<R>(
+    sb: &SuperBlock<Btrfs>,
+    f: impl FnOnce(&mut crate::transaction::Trans<'_, MReader<'_>>) -> crate::error::Result<R>,
+) -> Result<R> {
+    let fs = sb.data();
+    if !fs.writable() {
+        return Err(EROFS);
+    }
+    let mut guard = fs.state.lock();
+    commit_locked(sb, &mut guard)?;
+    let r = {
+        let chunks = chunks_copy(&guard)?;
+        let reader = Reader { dev: sb, geo: &fs.geo, chunks: &chunks };
+        let mut t = crate::transaction::Trans::new(&mut guard, &reader).map_err(kerr)?;
+        f(&mut t).map_err(|e| {
+            if e == crate::error::EUCLEAN || e == crate::error::EIO {
+                btrfs_err_rl!(fs.geo.rl, sb.id(), "tree operation failed: error {}", -e.0);
+            }
+            kerr(e)
+        })
+    };
+    // Whatever `f` changed (also when it failed half way) is committed.
+    commit_locked(sb, &mut guard)?;
+    r
+}
+
+/// [`commit`] with the state lock held.
+fn commit_locked(sb: &SuperBlock<Btrfs>, guard: &mut FsState) -> Result {
+    let fs = sb.data();
     if guard.aborted {
         return Err(EROFS);
     }
     if !guard.has_changes() {
         return Ok(());
     }
-    let chunks = chunks_copy(&guard)?;
+    let chunks = chunks_copy(guard)?;
     let reader = Reader { dev: sb, geo: &fs.geo, chunks: &chunks };
     let switch = |st: &FsState, blocks: crate::mem::Vec<(u64, crate::mem::Vec<u8>)>| -> crate::error::Result {
         let nomem = |_: Error| crate::error::ENOMEM;
@@ -406,7 +442,7 @@ pub(crate) fn commit(sb: &SuperBlock<Btrfs>) -> Result {
         *fs.commit_roots.write() = next;
         Ok(())
     };
-    match crate::transaction::commit_switch(&mut guard, &reader, &DevWriter(sb), switch) {
+    match crate::transaction::commit_switch(guard, &reader, &DevWriter(sb), switch) {
         Ok(()) => Ok(()),
         Err(e) => {
             btrfs_err!(sb.id(), "Transaction aborted (error {})", -e.0);
@@ -962,6 +998,9 @@ pub(crate) fn remount_rw(sb: &SuperBlock<Btrfs>) -> Result {
     btrfs_info!(dev, "remounted read-write (generation {})", fs.state.lock().generation);
     crate::inode::orphan_cleanup(sb)?;
     sb.schedule_background_work(fs.commit_interval.saturating_mul(1000));
+    if !fs.state.lock().dead_roots.is_empty() {
+        sb.reschedule_background_work(0);
+    }
     Ok(())
 }
 

@@ -341,14 +341,36 @@ pub fn link_subvol<S: TreeSource>(
     f.bytenr = node.bytenr;
     f.level = node.level;
     insert_root_item(t, id, &f)?;
-    let index = inode_ops::add_dir_entries(t, parent, dir, name, subvol_location(id), file_type::DIR, now)?;
+    link_names(t, id, &f.uuid, subvol_location(id), (parent, dir), name, now)
+}
+
+/// The namespace half of [`link_subvol`] for a tree whose ROOT_ITEM is in
+/// already (a snapshot: `snapshot::create_snapshot` inserts it): the
+/// directory entries, ROOT_REF, ROOT_BACKREF and the uuid tree entry for
+/// `uuid`; the entries point at `location` (C: `(id, ROOT_ITEM, 0)` for a
+/// new subvolume, `(id, ROOT_ITEM, -1)` for a snapshot). Returns the
+/// directory index.
+pub fn link_names<S: TreeSource>(
+    t: &mut Trans<'_, S>,
+    id: u64,
+    uuid: &[u8; 16],
+    location: Key,
+    (parent, dir): (u64, u64),
+    name: &[u8],
+    now: Timespec,
+) -> Result<u64> {
+    inode_ops::check_name(name)?;
+    if inode_ops::lookup_location(t, parent, dir, name)?.is_some() {
+        return Err(EEXIST);
+    }
+    let index = inode_ops::add_dir_entries(t, parent, dir, name, location, file_type::DIR, now)?;
     let rr = root_ref_bytes(dir, index, name)?;
     t.with_root(objectid::ROOT_TREE, |t, r| {
         insert_item(t, r, &Key::new(parent, key_type::ROOT_REF, id), &rr)?;
         insert_item(t, r, &Key::new(id, key_type::ROOT_BACKREF, parent), &rr)
     })?;
-    if f.uuid != [0u8; 16] {
-        uuid_tree_add(t, &f.uuid, key_type::UUID_KEY_SUBVOL, id)?;
+    if *uuid != [0u8; 16] {
+        uuid_tree_add(t, uuid, key_type::UUID_KEY_SUBVOL, id)?;
     }
     Ok(index)
 }

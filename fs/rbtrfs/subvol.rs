@@ -21,7 +21,7 @@
 #![forbid(unsafe_code)]
 
 use crate::ctree::{key_type, objectid, Key};
-use crate::disk_io::{commit, with_trans, with_view, VPath};
+use crate::disk_io::{commit, commit_around, with_trans, with_view, VPath};
 use crate::inode::{disk_time, iget, params_of, sync_dir};
 use crate::ioctl_fs::{find_root_item, read_heap, SUBVOL_RDONLY};
 use crate::items::{RootRef, ROOT_SUBVOL_RDONLY};
@@ -29,7 +29,7 @@ use crate::root_tree;
 use crate::rfs::errno;
 use crate::rfs::fs::{AnonDev, BlockDevice, SuperBlock};
 use crate::rfs::inode::{INode, INodeKey, INodeType};
-use crate::rfs::ioctl::{capable_sys_admin, iow, random_bytes, IoctlFile, MAY_EXEC, MAY_WRITE};
+use crate::rfs::ioctl::{capable_sys_admin, iow, random_bytes, FdTarget, IoctlFile, MAY_EXEC, MAY_WRITE};
 use crate::super_::Btrfs;
 use kernel::prelude::*;
 use kernel::types::ARef;
@@ -58,6 +58,10 @@ pub(crate) const EMPTY_SUBVOL_DIR: u64 = 2;
 
 /// `BTRFS_IOC_SUBVOL_CREATE`.
 pub(crate) const IOC_SUBVOL_CREATE: u32 = iow(MAGIC, 14, VOL_ARGS);
+/// `BTRFS_IOC_SNAP_CREATE`.
+pub(crate) const IOC_SNAP_CREATE: u32 = iow(MAGIC, 1, VOL_ARGS);
+/// `BTRFS_IOC_SNAP_CREATE_V2`.
+pub(crate) const IOC_SNAP_CREATE_V2: u32 = iow(MAGIC, 23, VOL_ARGS);
 /// `BTRFS_IOC_SNAP_DESTROY`.
 pub(crate) const IOC_SNAP_DESTROY: u32 = iow(MAGIC, 15, VOL_ARGS);
 /// `BTRFS_IOC_DEFAULT_SUBVOL`.
@@ -306,6 +310,108 @@ fn create(dir: &INode<Btrfs>, name: &[u8]) -> Result {
     commit(sb)
 }
 
+/// `BTRFS_IOC_SNAP_CREATE` and `_V2` (C: `btrfs_ioctl_snap_create(_v2)`,
+/// `__btrfs_ioctl_snap_create`, `btrfs_mksnapshot`): a snapshot of the
+/// subvolume whose root directory is open as the argument's `fd`, named
+/// `name` in the ioctl's directory; `_V2` may make it read-only.
+fn snap_create(f: &F<'_>, arg: usize, v2: bool) -> Result {
+    let dir = f.inode();
+    if v2 && dir.typ() != Some(INodeType::Dir) {
+        return Err(ENOTDIR);
+    }
+    let args = read_heap(arg, VOL_ARGS)?;
+    let fd = u64_at(&args, 0) as i64;
+    let mut readonly = false;
+    let name = if v2 {
+        let flags = u64_at(&args, 16);
+        if flags & !(SUBVOL_RDONLY | SUBVOL_QGROUP_INHERIT) != 0 {
+            return Err(errno::eopnotsupp());
+        }
+        let size = u64_at(&args, 24);
+        if flags & SUBVOL_QGROUP_INHERIT != 0 && !(QGROUP_INHERIT_SIZE..=4096).contains(&size) {
+            return Err(EINVAL);
+        }
+        readonly = flags & SUBVOL_RDONLY != 0;
+        name_in(&args[V2_NAME..])?
+    } else {
+        name_in(&args[V1_NAME..])?
+    };
+    if dir.typ() != Some(INodeType::Dir) {
+        return Err(ENOTDIR);
+    }
+    let _w = f.want_write()?;
+    if name.contains(&b'/') {
+        return Err(EINVAL);
+    }
+    if name == b"." || name == b".." {
+        return Err(EEXIST);
+    }
+    if name.len() > crate::inode_ops::NAME_MAX {
+        return Err(errno::enametoolong());
+    }
+    let sb = dir.super_block();
+    let src = f.with_fd(fd, |t| match t {
+        FdTarget::NotOpen => Err(EINVAL),
+        FdTarget::OtherFs => {
+            btrfs_info!(sb.id(), "Snapshot src from another FS");
+            Err(EXDEV)
+        }
+        FdTarget::Ours { owner_or_capable: false, .. } => Err(EPERM),
+        FdTarget::Ours { inode, .. } if inode.ino() != objectid::FIRST_FREE => Err(EINVAL),
+        FdTarget::Ours { inode, .. } => Ok(inode.data().root),
+    })?;
+    let child = f.lock_child(name)?;
+    child.may_create()?;
+    snapshot(dir, name, src, readonly)?;
+    child.drop_dentry();
+    Ok(())
+}
+
+/// Snapshots subvolume `src` as `name` in `dir` (C: `create_snapshot` and
+/// `create_pending_snapshot`). The source's dirty data is written first
+/// (C: `btrfs_start_delalloc_snapshot`); then, with the state lock held
+/// throughout, the running transaction is committed, the snapshot made in
+/// a fresh one (it shares the committed blocks) and committed. The caller
+/// holds `dir` locked and checked the name.
+fn snapshot(dir: &INode<Btrfs>, name: &[u8], src: u64, readonly: bool) -> Result {
+    let sb = dir.super_block();
+    let fs = sb.data();
+    let parent = dir.data().root;
+    let now = disk_time(dir.current_time());
+    let uuid = new_uuid();
+    // Data written before the ioctl is in the snapshot.
+    sb.sync()?;
+    let _g = fs.subvols.lock();
+    let alive = with_view(sb, |v| Ok(find_root_item(v, src)?.is_some_and(|r| r.2 > 0)))?;
+    if !alive {
+        return Err(ENOENT);
+    }
+    let dirf = commit_around(sb, |t| {
+        t.reserve_metadata()?;
+        if crate::inode_ops::lookup_location(t, parent, dir.ino(), name)?.is_some() {
+            return Err(crate::error::EEXIST);
+        }
+        let id = root_tree::find_free_objectid(t)?;
+        if id >> 48 != 0 {
+            return Err(crate::error::ENOSPC);
+        }
+        let src_item = root_tree::read_root_item(t, src)?.ok_or(crate::error::ENOENT)?;
+        let p = crate::snapshot::SnapshotParams {
+            uuid,
+            readonly,
+            otime: now,
+            ctransid: src_item.ctransid,
+            ctime: src_item.ctime,
+        };
+        crate::snapshot::create_snapshot(t, src, id, &p)?;
+        let location = Key::new(id, key_type::ROOT_ITEM, u64::MAX);
+        root_tree::link_names(t, id, &uuid, location, (parent, dir.ino()), name, now)?;
+        crate::inode_ops::read_inode(t, parent, dir.ino())
+    })?;
+    sync_dir(dir, &dirf);
+    Ok(())
+}
+
 /// `BTRFS_IOC_SNAP_DESTROY` and `_V2` (C: `btrfs_ioctl_snap_destroy`).
 /// By id (`_V2` with `SPEC_BY_ID`) only for a subvolume linked in the
 /// ioctl's own directory.
@@ -396,10 +502,9 @@ pub(crate) fn delete(dir: &INode<Btrfs>, name: &[u8], id: u64) -> Result {
         return Err(EPERM);
     };
     sync_dir(dir, &dirf);
-    // TODO(cleaner): queue the drop of the dead tree (snapcore's
-    // `drop_tree_step` on a work item); until then the dead root and its
-    // orphan item stay, which `btrfs check` accepts and C btrfs drops at
-    // its next mount.
+    // The cleaner drops the tree in the background.
+    let _ = fs.state.lock().dead_roots.push(id);
+    sb.reschedule_background_work(0);
     if let Some(e) = g.list.iter_mut().find(|e| e.root == id) {
         // The anonymous device goes back; the slot stays, unused (no tree
         // has id 0).
@@ -407,6 +512,62 @@ pub(crate) fn delete(dir: &INode<Btrfs>, name: &[u8], id: u64) -> Result {
         e.root = 0;
     }
     Ok(())
+}
+
+/// Tree blocks one cleaner step releases before it commits.
+const CLEANER_BUDGET: u64 = 512;
+
+/// One step of the cleaner (C: `btrfs_clean_one_deleted_snapshot`, run by
+/// the cleaner thread): drops up to [`CLEANER_BUDGET`] blocks' worth of
+/// the first deleted subvolume's tree, recording where it stopped in the
+/// ROOT_ITEM (`drop_progress`), and commits, so an unmount between steps
+/// loses nothing and the next mount goes on. Runs from the superblock's
+/// background work (a kernel workqueue); returns whether another step
+/// should follow at once.
+pub(crate) fn clean_step(sb: &SuperBlock<Btrfs>) -> bool {
+    let fs = sb.data();
+    if !fs.writable() {
+        return false;
+    }
+    let Some(id) = fs.state.lock().dead_roots.first().copied() else { return false };
+    let r = with_trans(sb, |t| {
+        // Without room for the step nothing changed: try again later.
+        t.reserve_metadata()?;
+        match crate::snapshot::drop_tree_step(t, id, CLEANER_BUDGET) {
+            Ok(done) => {
+                if done {
+                    t.fs.dead_roots.retain(|&x| x != id);
+                }
+                Ok(Some(done))
+            }
+            Err(e) => {
+                // Half a step is in the running transaction: it must not
+                // be committed (C aborts the transaction).
+                t.fs.aborted = true;
+                t.fs.dead_roots.retain(|&x| x != id);
+                Err(e)
+            }
+        }
+    });
+    match r {
+        Ok(Some(done)) => {
+            if let Err(e) = commit(sb) {
+                btrfs_err!(sb.id(), "cleaner: commit failed: error {}", e.to_errno());
+                return false;
+            }
+            if done {
+                btrfs_info!(sb.id(), "cleaner: dropped deleted subvolume {}", id);
+            }
+            true
+        }
+        Ok(None) => false,
+        Err(e) if e == ENOSPC => false,
+        Err(e) => {
+            btrfs_err!(sb.id(), "failed to drop deleted subvolume {}: error {}; transaction aborted, forced readonly",
+                id, e.to_errno());
+            false
+        }
+    }
 }
 
 /// `BTRFS_IOC_SUBVOL_SETFLAGS` (C: `btrfs_ioctl_subvol_setflags`): on a
@@ -488,6 +649,8 @@ pub(crate) fn ioctl(f: &F<'_>, cmd: u32, arg: usize) -> Option<Result<i32>> {
     let r = match cmd {
         IOC_SUBVOL_CREATE => subvol_create(f, arg, false),
         IOC_SUBVOL_CREATE_V2 => subvol_create(f, arg, true),
+        IOC_SNAP_CREATE => snap_create(f, arg, false),
+        IOC_SNAP_CREATE_V2 => snap_create(f, arg, true),
         IOC_SNAP_DESTROY => snap_destroy(f, arg, false),
         IOC_SNAP_DESTROY_V2 => snap_destroy(f, arg, true),
         IOC_SUBVOL_SETFLAGS => subvol_setflags(f, arg),

@@ -191,11 +191,21 @@ impl FileSystem for Btrfs {
         if fs.writable() {
             crate::inode::orphan_cleanup(sb)?;
             sb.schedule_background_work(fs.commit_interval.saturating_mul(1000));
+            if !fs.state.lock().dead_roots.is_empty() {
+                // Deleted subvolumes left by the last mount: drop them now.
+                sb.reschedule_background_work(0);
+            }
         }
         Ok(())
     }
 
     fn background_work(sb: &SuperBlock<Self>) {
+        // The cleaner (C: `cleaner_kthread`): one step of dropping a
+        // deleted subvolume, committed; the next right after.
+        if crate::subvol::clean_step(sb) {
+            sb.schedule_background_work(0);
+            return;
+        }
         // The periodic commit (C: `transaction_kthread`).
         if let Err(e) = crate::disk_io::commit(sb) {
             btrfs_err!(sb.id(), "periodic commit failed: error {}", e.to_errno());

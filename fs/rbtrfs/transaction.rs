@@ -120,6 +120,10 @@ pub struct FsState {
     meta_hint: u64,
     // Next inode number per tree, once known: (tree, next).
     next_ino: Vec<(u64, u64)>,
+    /// Deleted subvolumes (ROOT_ITEM refs 0) whose trees the cleaner has
+    /// not dropped yet (C: `fs_info->dead_roots`). Nothing may change them:
+    /// [`Trans::with_root`] refuses with `ENOENT`.
+    pub dead_roots: Vec<u64>,
 }
 
 fn read_err<E>(e: SearchError<E>) -> Errno {
@@ -201,6 +205,7 @@ impl FsState {
             data_may_use: 0,
             meta_hint: 0,
             next_ino: Vec::new(),
+            dead_roots: Vec::new(),
         };
         fs.writable = writable;
         if writable && fs.chunks.iter().any(|c| c.type_flags & bg_flags::PROFILE_MASK & !bg_flags::DUP != 0) {
@@ -258,6 +263,9 @@ impl FsState {
                 };
                 let last_snapshot = r.last_snapshot();
                 self.add_root(TreeRoot { node, item_key: item.key, commit: node, last_snapshot })?;
+                if r.refs() == 0 && objectid::is_fstree(item.key.objectid) && item.key.objectid != objectid::FS_TREE {
+                    self.dead_roots.push(item.key.objectid)?;
+                }
             }
             if !p.next_item(src).map_err(read_err)? {
                 break;
@@ -417,8 +425,16 @@ impl<'a, S: TreeSource> Trans<'a, S> {
 
     /// Runs `f` on tree `id`'s root; a copy-on-write of the root block
     /// moves the root, which is recorded.
+    /// A deleted subvolume (dead or already dropped) is `ENOENT`.
     pub fn with_root<R>(&mut self, id: u64, f: impl FnOnce(&mut Self, &mut RootNode) -> Result<R>) -> Result<R> {
-        let mut node = self.fs.root(id).ok_or(EUCLEAN)?;
+        if self.fs.dead_roots.contains(&id) {
+            return Err(crate::error::ENOENT);
+        }
+        let mut node = match self.fs.root(id) {
+            Some(n) => n,
+            None if id >= objectid::FIRST_FREE && objectid::is_fstree(id) => return Err(crate::error::ENOENT),
+            None => return Err(EUCLEAN),
+        };
         let r = f(self, &mut node);
         if let Some(tr) = self.fs.root_mut(id) {
             tr.node = node;
