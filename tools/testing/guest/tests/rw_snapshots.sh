@@ -1,0 +1,133 @@
+# Snapshots made with btrfs-progs on rbtrfs, against models kept on tmpfs.
+#
+# A: a subvolume of 2,000 files (nodesize 4 KiB, so its tree has level 2),
+# then 10 rounds of: change the origin (snapmut.py: overwrites, appends,
+# truncates, unlinks, renames, new files, links, symlinks, xattrs, modes),
+# snapshot it (every third one read-only, which must refuse writes with
+# EROFS), change the previous writable snapshot; a snapshot of a snapshot
+# too. Every subvolume equals its model after a remount with cold caches;
+# btrfs check is clean; C btrfs mounts the image and sees every subvolume
+# equal to its model too.
+#
+# B: a fresh filesystem, 1,000 files, used space recorded; 10 snapshots,
+# each changed; all deleted, and unmounted at once (the cleaner stops
+# between two committed steps; btrfs check accepts the half-dropped trees);
+# mounted again, the cleaner finishes (btrfs subvolume sync); data used is
+# back to exactly its level before the snapshots and metadata within
+# 1 MiB; no subvolume tree is left; the origin is intact.
+KDIR=${RBTRFS_KDIR:?}
+IMG=/tmp/snaps.img
+MODEL=$(mktemp -d /tmp/model.XXXXXX)
+rm -f "$IMG"; truncate -s 768M "$IMG"
+LOOP=$(losetup -f --show "$IMG")
+trap 'cd /; umount "$MNT" 2>/dev/null || true; losetup -d "$LOOP" 2>/dev/null || true; rm -rf "$IMG" "$MODEL"' EXIT
+MUT="python3 $TESTDIR/snapmut.py"
+
+# both DIR ROUND: the same changes to the model and the mount.
+both() {
+    $MUT "$MODEL/$1" "$2" || fail "changes to the model of $1"
+    $MUT "$MNT/$1" "$2" || fail "changes to $1 on rbtrfs"
+}
+compare_all() {
+    local s
+    for s in origin snaps; do
+        python3 "$TESTDIR/compare.py" "$MODEL/$s" "$MNT/$s" >/tmp/cmp.log 2>&1 || { tail -5 /tmp/cmp.log; fail "$1: $s differs from its model"; }
+    done
+}
+
+# --- A: a chain of snapshots with changes on both sides -------------------
+mkfs_btrfs "$LOOP" -n 4096
+try_mount "$LOOP" "$MNT" || fail "mount: $MOUNT_ERR"
+btrfs subvolume create "$MNT/origin" >/dev/null || fail "subvolume create"
+python3 "$TESTDIR/mktree.py" "$MODEL/origin" --files 2000 --small >/dev/null
+touch -d @1600000000 "$MODEL/origin"
+cp -a "$MODEL/origin/." "$MNT/origin/" || fail "copy in"
+touch -d @1600000000 "$MNT/origin"
+mkdir "$MNT/snaps" "$MODEL/snaps"
+prev=""
+for i in $(seq 1 10); do
+    both origin "$i"
+    ro=""; [ $((i % 3)) = 0 ] && ro="-r"
+    btrfs subvolume snapshot $ro "$MNT/origin" "$MNT/snaps/s$i" >/dev/null || fail "snapshot $i"
+    cp -a "$MODEL/origin" "$MODEL/snaps/s$i"
+    if [ -n "$ro" ]; then
+        touch "$MNT/snaps/s$i/new" 2>/tmp/ro.err && fail "read-only snapshot s$i took a new file"
+        grep -q "Read-only file system" /tmp/ro.err || fail "s$i: $(cat /tmp/ro.err), want EROFS"
+    fi
+    # The previous writable snapshot changes too (its blocks are shared
+    # with the origin and with the snapshot just taken).
+    [ -n "$prev" ] && both "snaps/$prev" $((100 + i))
+    [ -z "$ro" ] && prev=s$i
+    if [ "$i" = 5 ]; then
+        btrfs subvolume snapshot "$MNT/snaps/s5" "$MNT/snaps/s5b" >/dev/null || fail "snapshot of a snapshot"
+        cp -a "$MODEL/snaps/s5" "$MODEL/snaps/s5b"
+        both snaps/s5b 55
+    fi
+done
+# The subvolumes the models describe are subvolumes: their own st_dev.
+[ "$(stat -c %d "$MNT/origin")" != "$(stat -c %d "$MNT/snaps/s1")" ] || fail "a snapshot shares st_dev with its origin"
+n=$(btrfs subvolume list "$MNT" | wc -l)
+[ "$n" = 12 ] || { btrfs subvolume list "$MNT"; fail "subvolume list shows $n subvolumes, want 12"; }
+btrfs subvolume show "$MNT/snaps/s3" | grep -q "Flags:.*readonly" || fail "s3 not shown read-only"
+umount "$MNT"
+lvl=$(btrfs inspect-internal dump-tree -t 256 "$LOOP" | grep -m1 -oE '^(node|leaf) [0-9]+ level [0-9]+' | awk '{print $4}')
+[ "${lvl:-0}" -ge 2 ] || fail "the origin's tree has level ${lvl:-?}, want >= 2"
+btrfs check --readonly "$LOOP" >/tmp/check-a.log 2>&1 || { cat /tmp/check-a.log; fail "btrfs check after the snapshots"; }
+echo 3 >/proc/sys/vm/drop_caches
+try_mount "$LOOP" "$MNT" || fail "remount: $MOUNT_ERR"
+compare_all "rbtrfs after a remount"
+umount "$MNT"
+info "A: 12 subvolumes equal their models on rbtrfs (origin tree level $lvl)"
+
+# C btrfs reads the same.
+rmmod rbtrfs || fail "rmmod rbtrfs"
+modprobe -d "$KDIR/modroot" btrfs || fail "modprobe C btrfs"
+mount -t btrfs -o ro "$LOOP" "$MNT" || fail "C btrfs mount"
+compare_all "C btrfs"
+umount "$MNT"
+modprobe -r -d "$KDIR/modroot" btrfs || fail "unload C btrfs"
+insmod "$RBTRFS_MODDIR/rbtrfs.ko" || fail "insmod rbtrfs"
+info "A: C btrfs sees the same 12 subvolumes"
+
+# --- B: delete every snapshot; the cleaner returns the space ---------------
+rm -rf "$MODEL"/*
+mkfs_btrfs "$LOOP"
+try_mount "$LOOP" "$MNT" || fail "mount B: $MOUNT_ERR"
+btrfs subvolume create "$MNT/origin" >/dev/null || fail "subvolume create B"
+python3 "$TESTDIR/mktree.py" "$MODEL/origin" --files 1000 >/dev/null
+touch -d @1600000000 "$MODEL/origin"
+cp -a "$MODEL/origin/." "$MNT/origin/" || fail "copy in B"
+touch -d @1600000000 "$MNT/origin"
+sync
+# used DF-LINE: the used bytes of "Data" or "Metadata" in btrfs filesystem df -b.
+used() { btrfs filesystem df -b "$MNT" | awk -v k="$1," '$1 == k {sub(".*used=", ""); print $0}'; }
+d0=$(used Data); m0=$(used Metadata)
+[ -n "$d0" ] && [ -n "$m0" ] || fail "no usage from btrfs filesystem df"
+for i in $(seq 1 10); do
+    btrfs subvolume snapshot "$MNT/origin" "$MNT/s$i" >/dev/null || fail "snapshot B$i"
+    $MUT "$MNT/s$i" $((200 + i)) --ops 120 || fail "changes to s$i"
+done
+sync
+d1=$(used Data); m1=$(used Metadata)
+[ "$d1" -gt "$d0" ] || fail "the snapshots' changes took no data space ($d0 -> $d1)"
+for i in $(seq 1 10); do btrfs subvolume delete "$MNT/s$i" >/dev/null || fail "delete s$i"; done
+[ "$(btrfs subvolume list "$MNT" | wc -l)" = 1 ] || fail "deleted snapshots still listed"
+umount "$MNT"
+left=$(btrfs inspect-internal dump-tree -t root "$LOOP" | grep -cE 'key \(-?[0-9]+ ORPHAN_ITEM|ORPHAN ORPHAN_ITEM' || true)
+btrfs check --readonly "$LOOP" >/tmp/check-b.log 2>&1 || { cat /tmp/check-b.log; fail "btrfs check with deleted snapshots not dropped yet"; }
+[ "$left" -ge 1 ] || fail "the cleaner had dropped all 10 trees before the unmount: nothing left to resume"
+try_mount "$LOOP" "$MNT" || fail "mount B again: $MOUNT_ERR"
+timeout 600 btrfs subvolume sync "$MNT" >/dev/null || fail "btrfs subvolume sync"
+# The cleaner commits each step; one more commit settles the accounting.
+sync
+d2=$(used Data); m2=$(used Metadata)
+python3 "$TESTDIR/compare.py" "$MODEL/origin" "$MNT/origin" >/tmp/cmp.log 2>&1 || { tail -5 /tmp/cmp.log; fail "origin differs after the drops"; }
+umount "$MNT"
+trees=$(btrfs inspect-internal dump-tree -t root "$LOOP" | grep -cE 'key \((2[5-9][0-9]|[3-9][0-9]{2}) ROOT_ITEM' || true)
+[ "$trees" = 1 ] || fail "$trees subvolume ROOT_ITEMs left, want 1 (the origin)"
+[ "$d2" = "$d0" ] || fail "data used $d2 after the drops, $d0 before the snapshots"
+diff=$(( m2 > m0 ? m2 - m0 : m0 - m2 ))
+[ "$diff" -le $((1 << 20)) ] || fail "metadata used $m2 after the drops, $m0 before (differs by more than 1 MiB)"
+dmesg_has "cleaner: dropped deleted subvolume" || fail "no cleaner message in dmesg"
+check_fs "$LOOP"
+info "B: $left trees left at the unmount; data used $d0 -> $d1 -> $d2, metadata $m0 -> $m1 -> $m2"
