@@ -896,7 +896,12 @@ pub fn insert_csums<S: TreeSource>(t: &mut Trans<'_, S>, bytenr: u64, csums: &[u
                         return Err(EUCLEAN);
                     }
                     let d = item_data_mut(t, &p)?;
-                    d.get_mut(idx * cs..(idx + take) * cs).ok_or(EUCLEAN)?.copy_from_slice(src);
+                    let dst = d.get_mut(idx * cs..(idx + take) * cs).ok_or(EUCLEAN)?;
+                    // Equal lengths, checked so the copy cannot panic.
+                    if dst.len() != src.len() {
+                        return Err(EUCLEAN);
+                    }
+                    dst.copy_from_slice(src);
                     Ok(())
                 })?;
                 done += take;
