@@ -2006,6 +2006,9 @@ impl<T: FileSystem> Tables<T> {
             ops.splice_write = Some(bindings::iter_file_splice_write);
             ops.fsync = Some(fsync::<T>);
             ops.fallocate = Some(fallocate::<T>);
+            if T::REMAP {
+                ops.remap_file_range = Some(super::remap::remap_file_range::<T>);
+            }
         }
         ops
     };

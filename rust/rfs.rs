@@ -26,6 +26,7 @@ pub mod inode;
 pub mod ioctl;
 pub mod nofs;
 pub mod print;
+pub mod remap;
 pub mod rwsem;
 pub mod sysfs;
 pub mod time;

@@ -32,6 +32,7 @@ use crate::items::{compression, inode_flag, FileExtent, FileExtentBody};
 use crate::rfs::folio::LockedFolio;
 use crate::rfs::fs::{BlockDevice, SuperBlock};
 use crate::rfs::inode::INode;
+use crate::rfs::remap::RemapRange;
 use crate::super_::Btrfs;
 use kernel::prelude::*;
 
@@ -838,4 +839,99 @@ pub(crate) fn fallocate(inode: &INode<Btrfs>, mode: i32, off: i64, len: i64) -> 
     let now = inode.current_time();
     inode.set_cmtime(now);
     crate::inode::write_inode(inode)
+}
+
+/// Refusals before the VFS's remap checks (C:
+/// `btrfs_remap_file_range_prep`): a file must not become partly
+/// checksummed, so `NODATASUM` must agree (`EINVAL`).
+pub(crate) fn remap_prep(src: &INode<Btrfs>, dst: &INode<Btrfs>) -> Result {
+    if (src.data().flags() ^ dst.data().flags()) & inode_flag::NODATASUM != 0 {
+        return Err(EINVAL);
+    }
+    Ok(())
+}
+
+/// Shares a checked range of `src` into `dst` (C: `btrfs_clone_files` and
+/// `btrfs_extent_same`): [`crate::reflink::clone_range`] in one
+/// transaction (a dedupe in steps of [`crate::reflink::MAX_DEDUPE_LEN`]),
+/// then the inline data that could not stay inline is written as a
+/// sector of its own, and the in-core size and times follow.
+pub(crate) fn remap(src: &INode<Btrfs>, dst: &INode<Btrfs>, range: &RemapRange) -> Result {
+    use crate::reflink::{clone_range, CloneArgs, MAX_DEDUPE_LEN};
+    let sb = dst.super_block();
+    let ss = sb.data().geo.sector();
+    let (src_root, src_ino) = (src.data().root, src.ino());
+    let (dst_root, dst_ino) = (dst.data().root, dst.ino());
+    let src_size = src.size().max(0) as u64;
+    let dst_size = dst.size().max(0) as u64;
+    let end = range.dst_off.checked_add(range.len).ok_or(EINVAL)?;
+    if range.dst_off > dst_size && dst_size % ss != 0 {
+        // The old last sector's cached bytes past the end of file become
+        // part of the file: only zeroes may show there (C:
+        // `btrfs_cont_expand`). On disk they are zero already.
+        let last = (dst_size / ss * ss) as i64;
+        dst.write_and_wait_range(last, last + ss as i64 - 1)?;
+        dst.truncate_pagecache_range(last, last + ss as i64 - 1);
+    }
+    // An inline source extent may have to be written as data: its space
+    // is promised first.
+    let promise = if range.src_off == 0 { ss } else { 0 };
+    if promise != 0 {
+        crate::disk_io::reserve_data(sb, promise, true)?;
+    }
+    let _promise = Promise(sb, promise);
+    let step = if range.dedupe { MAX_DEDUPE_LEN } else { range.len };
+    let mut done = 0u64;
+    let mut inline = None;
+    while done < range.len {
+        let len = (range.len - done).min(step);
+        let src_off = range.src_off + done;
+        // A range ending at the source's end of file takes its last
+        // sector whole (the VFS allows nothing else unaligned).
+        let aligned_len = if src_off + len == src_size { len.div_ceil(ss) * ss } else { len };
+        let args = CloneArgs {
+            src_root,
+            src_ino,
+            src_off,
+            dst_root,
+            dst_ino,
+            dst_off: range.dst_off + done,
+            len,
+            aligned_len,
+            dst_size: dst_size.max(range.dst_off + done),
+        };
+        let r = with_trans(sb, |t| {
+            t.reserve_metadata()?;
+            clone_range(t, &args)
+        })?;
+        if r.is_some() {
+            inline = r;
+        }
+        done += len;
+    }
+    let new_size = dst_size.max(end);
+    if new_size > dst_size {
+        dst.set_size(new_size as i64);
+    }
+    if let Some(ic) = inline {
+        let decoded;
+        let data: &[u8] = if ic.compression == compression::NONE {
+            ic.data.get(..ic.ram_bytes as usize).ok_or(EIO)?
+        } else {
+            decoded = comp::decompress_inline(ic.compression, &ic.data, ic.ram_bytes, sb.data().geo.sectorsize, &Codecs)
+                .map_err(|e| {
+                    btrfs_err_rl!(sb.data().geo.rl, sb.id(), "root {} ino {} inline extent: {}", src_root, src_ino, e);
+                    crate::disk_io::kerr(e.errno())
+                })?;
+            &decoded[..]
+        };
+        let mut sector = KVec::from_elem(0u8, ss as usize, GFP_KERNEL)?;
+        sector.get_mut(..data.len()).ok_or(EIO)?.copy_from_slice(data);
+        write_extent(sb, dst_root, dst_ino, ic.dst_offset, &sector, new_size)?;
+    }
+    if !range.dedupe {
+        let now = dst.current_time();
+        dst.set_cmtime(now);
+    }
+    crate::inode::write_inode(dst)
 }

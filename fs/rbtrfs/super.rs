@@ -254,6 +254,16 @@ impl FileSystem for Btrfs {
         crate::file::fallocate(inode, mode, offset, len)
     }
 
+    const REMAP: bool = true;
+
+    fn remap_prep(src: &INode<Self>, dst: &INode<Self>, _dedupe: bool) -> Result {
+        crate::file::remap_prep(src, dst)
+    }
+
+    fn remap_file_range(src: &INode<Self>, dst: &INode<Self>, range: &crate::rfs::remap::RemapRange) -> Result {
+        crate::file::remap(src, dst, range)
+    }
+
     fn writepages(inode: &UnrefINode<Self>, wb: &Writeback<'_>) -> Result {
         crate::file::writepages(inode, wb)
     }
