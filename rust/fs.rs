@@ -323,6 +323,17 @@ pub trait FileSystem: Sized + 'static {
         Ok(())
     }
 
+    /// Whether regular files answer `FS_IOC_FIEMAP` (installs
+    /// `inode_operations.fiemap`; see [`super::fiemap`]).
+    const FIEMAP: bool = false;
+
+    /// Fills `fiemap` with the records of bytes `[start, start + len)` of
+    /// `inode` (checked by `fiemap_prep`), until [`super::fiemap::Fiemap::fill`]
+    /// says stop. Called without the inode lock.
+    fn fiemap(_inode: &INode<Self>, _fiemap: &super::fiemap::Fiemap, _start: u64, _len: u64) -> Result {
+        Err(super::errno::eopnotsupp())
+    }
+
     /// Whether regular files can share ranges (`FICLONE`, `FICLONERANGE`,
     /// `FIDEDUPERANGE`, `copy_file_range`): installs
     /// `remap_file_range` (with [`FileSystem::WRITABLE`]); see

@@ -1949,6 +1949,9 @@ impl<T: FileSystem> Tables<T> {
         if T::WRITABLE {
             ops.setattr = Some(setattr::<T>);
         }
+        if T::FIEMAP {
+            ops.fiemap = Some(super::fiemap::fiemap::<T>);
+        }
         ops
     };
 

@@ -20,6 +20,7 @@ pub mod block;
 pub mod compress;
 pub mod delay;
 pub mod errno;
+pub mod fiemap;
 pub mod folio;
 pub mod fs;
 pub mod inode;

@@ -935,3 +935,36 @@ pub(crate) fn remap(src: &INode<Btrfs>, dst: &INode<Btrfs>, range: &RemapRange) 
     }
     crate::inode::write_inode(dst)
 }
+
+/// `FS_IOC_FIEMAP` (C: `btrfs_fiemap`): the file is written back first
+/// (delalloc has no place on disk yet), then its extent items are
+/// reported in batches, each found in a transaction and filled after it
+/// (filling copies to user memory, which may fault on this filesystem).
+pub(crate) fn fiemap(inode: &INode<Btrfs>, fm: &crate::rfs::fiemap::Fiemap, start: u64, len: u64) -> Result {
+    use crate::reflink::FiemapExtent;
+    const BATCH: usize = 128;
+    let sb = inode.super_block();
+    let (root, ino) = (inode.data().root, inode.ino());
+    inode.write_and_wait_range(0, i64::MAX)?;
+    let end = start.saturating_add(len);
+    let mut pos = start;
+    loop {
+        let mut recs: KVec<FiemapExtent> = KVec::new();
+        with_view(sb, |v| {
+            crate::reflink::fiemap(v.state, v.reader, root, ino, pos, end, |r| {
+                recs.push(r, GFP_KERNEL).map_err(|_| crate::error::ENOMEM)?;
+                Ok(recs.len() >= BATCH)
+            })
+            .map_err(crate::disk_io::kerr)
+        })?;
+        for r in recs.iter() {
+            if fm.fill(r.logical, r.physical, r.len, r.flags)? {
+                return Ok(());
+            }
+        }
+        match recs.last() {
+            Some(r) if recs.len() >= BATCH => pos = r.logical + r.len,
+            _ => return Ok(()),
+        }
+    }
+}

@@ -31,7 +31,7 @@ use crate::file_item::{self, drop_extents, find_extent_trans, ExtentKind};
 use crate::items::{FileExtent, FileExtentBody};
 use crate::items_write::RegularExtent;
 use crate::mem::Vec;
-use crate::transaction::Trans;
+use crate::transaction::{FsState, Trans};
 
 /// Largest range one dedupe step shares (C: `BTRFS_MAX_DEDUPE_LEN`):
 /// longer requests go in steps of this size.
@@ -197,4 +197,131 @@ pub fn clone_range<S: TreeSource>(t: &mut Trans<'_, S>, a: &CloneArgs) -> Result
         Ok(())
     })?;
     Ok(inline_copy)
+}
+
+// ---------------------------------------------------------------------------
+// FIEMAP: where a file's data is, and which extents are shared
+// ---------------------------------------------------------------------------
+
+/// `FIEMAP_EXTENT_LAST`.
+pub const FIEMAP_LAST: u32 = 0x1;
+/// `FIEMAP_EXTENT_ENCODED`: compressed.
+pub const FIEMAP_ENCODED: u32 = 0x8;
+/// `FIEMAP_EXTENT_NOT_ALIGNED`.
+pub const FIEMAP_NOT_ALIGNED: u32 = 0x100;
+/// `FIEMAP_EXTENT_DATA_INLINE`.
+pub const FIEMAP_DATA_INLINE: u32 = 0x200;
+/// `FIEMAP_EXTENT_UNWRITTEN`: preallocated.
+pub const FIEMAP_UNWRITTEN: u32 = 0x800;
+/// `FIEMAP_EXTENT_SHARED`.
+pub const FIEMAP_SHARED: u32 = 0x2000;
+
+/// One FIEMAP record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FiemapExtent {
+    /// File offset.
+    pub logical: u64,
+    /// Disk (logical address space) offset; 0 for inline data.
+    pub physical: u64,
+    /// Length.
+    pub len: u64,
+    /// `FIEMAP_EXTENT_*`.
+    pub flags: u32,
+}
+
+/// The reference count of data extent `bytenr` in the extent tree, with
+/// the queued changes of the running transaction added.
+pub fn data_extent_refs<S: TreeSource>(fs: &FsState, src: &S, bytenr: u64) -> Result<u64> {
+    let rn = fs.root(crate::ctree::objectid::EXTENT_TREE).ok_or(EUCLEAN)?;
+    let ov = Overlay { dirty: &fs.dirty, src };
+    let mut p = Path::new();
+    p.search(&ov, rn.bytenr, rn.level, rn.generation, &Key::new(bytenr, key_type::EXTENT_ITEM, 0))
+        .map_err(read_err)?;
+    let mut refs = 0i64;
+    if let Some(item) = p.item()? {
+        if item.key.objectid == bytenr && item.key.ty == key_type::EXTENT_ITEM {
+            let b = item.data.get(0..8).ok_or(EUCLEAN)?;
+            let mut a = [0u8; 8];
+            a.copy_from_slice(b);
+            refs = i64::try_from(u64::from_le_bytes(a)).map_err(|_| EUCLEAN)?;
+        }
+    }
+    for r in fs.refs.iter() {
+        if r.bytenr == bytenr {
+            refs = refs.saturating_add(r.delta);
+        }
+    }
+    Ok(refs.max(0) as u64)
+}
+
+/// The FIEMAP records of `[start, end)` of `ino` (C: `btrfs_fiemap`, one
+/// record per file extent item, holes left out): inline data flagged
+/// DATA_INLINE|NOT_ALIGNED, prealloc UNWRITTEN, compressed ENCODED (its
+/// physical address the disk extent's start), extents with more than one
+/// reference SHARED; the file's last extent LAST. `emit` returns `true` to
+/// stop (the user's array is full).
+pub fn fiemap<S: TreeSource>(
+    fs: &FsState,
+    src: &S,
+    root: u64,
+    ino: u64,
+    start: u64,
+    end: u64,
+    mut emit: impl FnMut(FiemapExtent) -> Result<bool>,
+) -> Result {
+    let ss = u64::from(fs.geo.sectorsize).max(1);
+    let rn = fs.root(root).ok_or(EUCLEAN)?;
+    let ov = Overlay { dirty: &fs.dirty, src };
+    let mut pos = start;
+    let mut pending: Option<FiemapExtent> = None;
+    while pos < end {
+        let Some(fe) = file_item::find_extent(&ov, &rn, ino, pos)? else { break };
+        let fe_end = fe.end()?;
+        let next = if fe_end <= pos { pos.checked_add(1).ok_or(EUCLEAN)? } else { fe_end };
+        if fe.file_offset >= end {
+            break;
+        }
+        let rec = match fe.kind {
+            ExtentKind::Inline { ram_bytes, .. } => Some(FiemapExtent {
+                logical: fe.file_offset,
+                physical: 0,
+                len: ram_bytes.div_ceil(ss) * ss,
+                flags: FIEMAP_DATA_INLINE | FIEMAP_NOT_ALIGNED,
+            }),
+            ExtentKind::Regular(re) if re.disk_bytenr != 0 => {
+                let mut flags = 0;
+                if re.prealloc {
+                    flags |= FIEMAP_UNWRITTEN;
+                }
+                let physical = if re.compression != crate::items::compression::NONE {
+                    flags |= FIEMAP_ENCODED;
+                    re.disk_bytenr
+                } else {
+                    re.disk_bytenr + re.offset
+                };
+                if data_extent_refs(fs, src, re.disk_bytenr)? > 1 {
+                    flags |= FIEMAP_SHARED;
+                }
+                Some(FiemapExtent { logical: fe.file_offset, physical, len: re.num_bytes, flags })
+            }
+            ExtentKind::Regular(_) => None,
+        };
+        if let Some(r) = rec {
+            if let Some(p) = pending.replace(r) {
+                if emit(p)? {
+                    return Ok(());
+                }
+            }
+        }
+        pos = next;
+    }
+    if let Some(mut p) = pending {
+        // LAST when nothing follows in the file at all.
+        let end_of_p = p.logical.saturating_add(p.len);
+        if file_item::find_extent(&ov, &rn, ino, end_of_p)?.is_none() {
+            p.flags |= FIEMAP_LAST;
+        }
+        emit(p)?;
+    }
+    Ok(())
 }

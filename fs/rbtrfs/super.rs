@@ -256,6 +256,12 @@ impl FileSystem for Btrfs {
 
     const REMAP: bool = true;
 
+    const FIEMAP: bool = true;
+
+    fn fiemap(inode: &INode<Self>, fiemap: &crate::rfs::fiemap::Fiemap, start: u64, len: u64) -> Result {
+        crate::file::fiemap(inode, fiemap, start, len)
+    }
+
     fn remap_prep(src: &INode<Self>, dst: &INode<Self>, _dedupe: bool) -> Result {
         crate::file::remap_prep(src, dst)
     }

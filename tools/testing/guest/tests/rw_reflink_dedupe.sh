@@ -32,6 +32,23 @@ try_mount "$LOOP2" "$MNT2" || fail "mount second fs: $MOUNT_ERR"
 python3 "$TESTDIR/reflink_check.py" ops "$MNT" "$REF" "$MNT2" || fail "clones and dedupes"
 umount "$MNT2"
 sync
+# btrfs filesystem du (FIEMAP with FIEMAP_EXTENT_SHARED): deduped and
+# cloned files' bytes are shared, the differing copy's are its own.
+btrfs filesystem du --raw "$MNT"/dd1 "$MNT"/dd3 "$MNT"/src "$MNT"/copy1 >/tmp/reflink.du 2>&1 || { cat /tmp/reflink.du; fail "btrfs filesystem du"; }
+cat /tmp/reflink.du
+python3 - /tmp/reflink.du "$MNT" <<'PY' || fail "btrfs filesystem du numbers"
+import sys
+rows = {}
+for line in open(sys.argv[1]):
+    f = line.split()
+    if len(f) == 4 and f[0].isdigit():
+        rows[f[3].rsplit("/", 1)[-1]] = (int(f[0]), int(f[1]))
+M = 1 << 20
+assert rows["dd1"] == (M, 0), rows
+assert rows["dd3"] == (M, M), rows
+assert rows["src"][1] == 0 and rows["copy1"][1] == 0, rows
+assert rows["src"][0] == 6 * M + 256 * 1024 + 300 * 1024 + 4096, rows
+PY
 # The clones' file extent items point into the source's extents, and
 # every shared extent's item counts one reference per file extent item.
 btrfs inspect-internal dump-tree -t 5 "$LOOP" >/tmp/reflink.fs.dump || fail "dump-tree fs"
