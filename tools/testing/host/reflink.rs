@@ -21,7 +21,9 @@ use rbtrfs_core::extent_io::Overlay;
 use rbtrfs_core::file_item::{self as fi, DataRun, ExtentKind};
 use rbtrfs_core::items_write::RegularExtent;
 use rbtrfs_core::mem;
-use rbtrfs_core::reflink::{clone_range, CloneArgs};
+use rbtrfs_core::reflink::{
+    clone_range, fiemap, CloneArgs, FiemapExtent, FIEMAP_DATA_INLINE, FIEMAP_LAST, FIEMAP_NOT_ALIGNED, FIEMAP_SHARED,
+};
 use rbtrfs_core::transaction::{commit, Device, FsState, Trans};
 use rbtrfs_core::volumes::block_group as bg_flags;
 use rw::{btrfs_check_with, open_rw, FileDev};
@@ -141,6 +143,16 @@ fn extent_refs(image: &Image, fs: &FsState, bytenr: u64) -> u64 {
     let item = p.item().unwrap().unwrap();
     assert_eq!((item.key.objectid, item.key.ty), (bytenr, key_type::EXTENT_ITEM), "no extent item at {}", bytenr);
     u64::from_le_bytes(item.data[0..8].try_into().unwrap())
+}
+
+fn fiemap_of(image: &Image, fs: &FsState, ino: u64) -> Vec<FiemapExtent> {
+    let mut out = Vec::new();
+    fiemap(fs, image, ROOT, ino, 0, u64::MAX, |r| {
+        out.push(r);
+        Ok(false)
+    })
+    .unwrap();
+    out
 }
 
 fn data_used(fs: &FsState) -> u64 {
@@ -322,6 +334,18 @@ fn reflink_ranges_share_extents() {
     for (bytenr, n) in &refs_by_extent {
         assert_eq!(extent_refs(&image, &fs, *bytenr), *n, "references of extent {}", bytenr);
     }
+
+    // FIEMAP: every extent of e1 is shared (with a), the last is LAST;
+    // the inline copy is one inline record.
+    let recs = fiemap_of(&image, &fs, files["e1"].0);
+    assert!(recs.len() >= 6);
+    assert!(recs.iter().all(|r| r.flags & FIEMAP_SHARED != 0), "{:?}", recs);
+    assert_eq!(recs.iter().filter(|r| r.flags & FIEMAP_LAST != 0).count(), 1);
+    assert!(recs.last().unwrap().flags & FIEMAP_LAST != 0);
+    assert_eq!(
+        fiemap_of(&image, &fs, files["e4"].0),
+        [FiemapExtent { logical: 0, physical: 0, len: SS, flags: FIEMAP_DATA_INLINE | FIEMAP_NOT_ALIGNED | FIEMAP_LAST }]
+    );
 
     // Overwrite one copy: the other keeps its data.
     {
