@@ -229,36 +229,84 @@ pub struct FiemapExtent {
     pub flags: u32,
 }
 
-/// The reference count of data extent `bytenr` in the extent tree, with
-/// the queued changes of the running transaction added.
-pub fn data_extent_refs<S: TreeSource>(fs: &FsState, src: &S, bytenr: u64) -> Result<u64> {
+fn le(b: &[u8], off: usize, n: usize) -> Result<u64> {
+    let s = b.get(off..off + n).ok_or(EUCLEAN)?;
+    Ok(s.iter().rev().fold(0u64, |a, &x| (a << 8) | u64::from(x)))
+}
+
+/// Whether data extent `bytenr` is shared (C: `btrfs_is_data_extent_shared`):
+/// referenced by more than one backref, that is more than one
+/// `(root, inode, offset)` identity (or shared backref), in the extent tree
+/// with the running transaction's queued changes applied. Two file extent
+/// items of one identity (an extent split by a hole punched in it) do not
+/// make it shared.
+pub fn data_extent_shared<S: TreeSource>(fs: &FsState, src: &S, bytenr: u64) -> Result<bool> {
+    use crate::delayed_ref::RefKind;
+    // (root, owner, offset) or (parent, u64::MAX, u64::MAX) -> count.
+    let mut ids: Vec<((u64, u64, u64), i64)> = Vec::new();
+    fn add(ids: &mut Vec<((u64, u64, u64), i64)>, id: (u64, u64, u64), n: i64) -> Result {
+        if let Some(e) = ids.iter_mut().find(|e| e.0 == id) {
+            e.1 = e.1.saturating_add(n);
+            return Ok(());
+        }
+        ids.push((id, n))?;
+        Ok(())
+    }
     let rn = fs.root(crate::ctree::objectid::EXTENT_TREE).ok_or(EUCLEAN)?;
     let ov = Overlay { dirty: &fs.dirty, src };
     let mut p = Path::new();
     p.search(&ov, rn.bytenr, rn.level, rn.generation, &Key::new(bytenr, key_type::EXTENT_ITEM, 0))
         .map_err(read_err)?;
-    let mut refs = 0i64;
-    if let Some(item) = p.item()? {
-        if item.key.objectid == bytenr && item.key.ty == key_type::EXTENT_ITEM {
-            let b = item.data.get(0..8).ok_or(EUCLEAN)?;
-            let mut a = [0u8; 8];
-            a.copy_from_slice(b);
-            refs = i64::try_from(u64::from_le_bytes(a)).map_err(|_| EUCLEAN)?;
+    while let Some(item) = p.item()? {
+        if item.key.objectid != bytenr {
+            break;
+        }
+        let d = item.data;
+        match item.key.ty {
+            key_type::EXTENT_ITEM => {
+                // refs, generation, flags, then the inline refs.
+                let mut off = 24;
+                while off < d.len() {
+                    match d[off] {
+                        key_type::EXTENT_DATA_REF => {
+                            let id = (le(d, off + 1, 8)?, le(d, off + 9, 8)?, le(d, off + 17, 8)?);
+                            add(&mut ids, id, le(d, off + 25, 4)? as i64)?;
+                            off += 29;
+                        }
+                        key_type::SHARED_DATA_REF => {
+                            add(&mut ids, (le(d, off + 1, 8)?, u64::MAX, u64::MAX), le(d, off + 9, 4)? as i64)?;
+                            off += 13;
+                        }
+                        _ => return Err(EUCLEAN),
+                    }
+                }
+            }
+            key_type::EXTENT_DATA_REF => {
+                let id = (le(d, 0, 8)?, le(d, 8, 8)?, le(d, 16, 8)?);
+                add(&mut ids, id, le(d, 24, 4)? as i64)?;
+            }
+            key_type::SHARED_DATA_REF => {
+                add(&mut ids, (item.key.offset, u64::MAX, u64::MAX), le(d, 0, 4)? as i64)?;
+            }
+            _ => {}
+        }
+        if !p.next_item(&ov).map_err(read_err)? {
+            break;
         }
     }
     for r in fs.refs.iter() {
-        if r.bytenr == bytenr {
-            refs = refs.saturating_add(r.delta);
+        if let (true, RefKind::Data { root, owner, offset }) = (r.bytenr == bytenr, r.kind) {
+            add(&mut ids, (root, owner, offset), r.delta)?;
         }
     }
-    Ok(refs.max(0) as u64)
+    Ok(ids.iter().filter(|e| e.1 > 0).count() > 1)
 }
 
 /// The FIEMAP records of `[start, end)` of `ino` (C: `btrfs_fiemap`, one
 /// record per file extent item, holes left out): inline data flagged
 /// DATA_INLINE|NOT_ALIGNED, prealloc UNWRITTEN, compressed ENCODED (its
-/// physical address the disk extent's start), extents with more than one
-/// reference SHARED; the file's last extent LAST. `emit` returns `true` to
+/// physical address the disk extent's start), shared extents
+/// ([`data_extent_shared`]) SHARED; the file's last extent LAST. `emit` returns `true` to
 /// stop (the user's array is full).
 pub fn fiemap<S: TreeSource>(
     fs: &FsState,
@@ -299,7 +347,7 @@ pub fn fiemap<S: TreeSource>(
                 } else {
                     re.disk_bytenr + re.offset
                 };
-                if data_extent_refs(fs, src, re.disk_bytenr)? > 1 {
+                if data_extent_shared(fs, src, re.disk_bytenr)? {
                     flags |= FIEMAP_SHARED;
                 }
                 Some(FiemapExtent { logical: fe.file_offset, physical, len: re.num_bytes, flags })

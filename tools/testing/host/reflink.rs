@@ -342,6 +342,13 @@ fn reflink_ranges_share_extents() {
     assert!(recs.iter().all(|r| r.flags & FIEMAP_SHARED != 0), "{:?}", recs);
     assert_eq!(recs.iter().filter(|r| r.flags & FIEMAP_LAST != 0).count(), 1);
     assert!(recs.last().unwrap().flags & FIEMAP_LAST != 0);
+    // dst's own extent, split in two by the clone into its middle (one
+    // backref identity), is not shared; the cloned range is.
+    let recs = fiemap_of(&image, &fs, files["dst"].0);
+    let at = |l: u64| recs.iter().find(|r| r.logical == l).unwrap_or_else(|| panic!("no record at {}: {:?}", l, recs));
+    assert_eq!(at(0).flags & FIEMAP_SHARED, 0, "{:?}", recs);
+    assert_eq!(at(768 << 10).flags & FIEMAP_SHARED, 0, "{:?}", recs);
+    assert_ne!(at(256 << 10).flags & FIEMAP_SHARED, 0, "{:?}", recs);
     assert_eq!(
         fiemap_of(&image, &fs, files["e4"].0),
         [FiemapExtent { logical: 0, physical: 0, len: SS, flags: FIEMAP_DATA_INLINE | FIEMAP_NOT_ALIGNED | FIEMAP_LAST }]
