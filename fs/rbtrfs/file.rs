@@ -875,7 +875,12 @@ pub(crate) fn remap(src: &INode<Btrfs>, dst: &INode<Btrfs>, range: &RemapRange) 
     }
     // An inline source extent may have to be written as data: its space
     // is promised first.
-    let promise = if range.src_off == 0 { ss } else { 0 };
+    let src_inline = range.src_off == 0
+        && with_view(sb, |v| {
+            let ie = file_item::read_inline_extent(v.overlay(), &v.root(src_root)?, src_ino).map_err(crate::disk_io::kerr)?;
+            Ok(ie.is_some())
+        })?;
+    let promise = if src_inline { ss } else { 0 };
     if promise != 0 {
         crate::disk_io::reserve_data(sb, promise, true)?;
     }
