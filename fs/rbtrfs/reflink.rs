@@ -127,7 +127,9 @@ pub fn clone_range<S: TreeSource>(t: &mut Trans<'_, S>, a: &CloneArgs) -> Result
     let dst_first_inline_or_none = if a.dst_off == 0 {
         match find_extent_trans(t, a.dst_root, a.dst_ino, 0)? {
             None => true,
-            Some(fe) => fe.file_offset == 0 && matches!(fe.kind, ExtentKind::Inline { .. }) || fe.file_offset >= dst_end,
+            // Any other first extent, even one past the sector (C: an
+            // implicit hole at 0), takes the data as a regular sector.
+            Some(fe) => fe.file_offset == 0 && matches!(fe.kind, ExtentKind::Inline { .. }),
         }
     } else {
         false
