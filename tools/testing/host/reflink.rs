@@ -290,6 +290,8 @@ fn reflink_ranges_share_extents() {
         clone(&mut t, &dev, &mut files, "small", 0, 100, "e5", 8192);
         // Within one file, past its end.
         clone(&mut t, &dev, &mut files, "a", 0, 64 << 10, "a", 3 << 20);
+        // Within one file, both ranges inside one extent.
+        clone(&mut t, &dev, &mut files, "b", 16 << 10, 64 << 10, "b", 1200 << 10);
         // Overlapping ranges of one file, unaligned offsets: EINVAL.
         let a = files["a"].0;
         let size = size_of(&t, a);
