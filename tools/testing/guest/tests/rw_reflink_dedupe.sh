@@ -75,7 +75,7 @@ rm -rf "${MNT:?}"/*
 sync
 used=$(python3 -c 'import os,sys; s=os.statvfs(sys.argv[1]); print((s.f_blocks-s.f_bfree)*s.f_frsize)' "$MNT")
 umount "$MNT"
-btrfs inspect-internal dump-tree -t 2 "$LOOP" | grep -c "flags DATA" >/tmp/reflink.left || true
+btrfs inspect-internal dump-tree -t 2 "$LOOP" | grep -cE "refs [0-9]+ gen [0-9]+ flags DATA$" >/tmp/reflink.left || true
 [ "$(cat /tmp/reflink.left)" = 0 ] || { btrfs inspect-internal dump-tree -t 2 "$LOOP" | grep -B2 -A4 DATA | head -40; fail "data extents left after deleting every file"; }
 info "after deleting every file: $used bytes used (metadata), no data extent left"
 check_fs "$LOOP"
