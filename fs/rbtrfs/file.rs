@@ -852,8 +852,8 @@ pub(crate) fn remap_prep(src: &INode<Btrfs>, dst: &INode<Btrfs>) -> Result {
 }
 
 /// Shares a checked range of `src` into `dst` (C: `btrfs_clone_files` and
-/// `btrfs_extent_same`): [`crate::reflink::clone_range`] in one
-/// transaction (a dedupe in steps of [`crate::reflink::MAX_DEDUPE_LEN`]),
+/// `btrfs_extent_same`): [`crate::reflink::clone_range`] in steps of 64 MiB
+/// (a dedupe in steps of [`crate::reflink::MAX_DEDUPE_LEN`]),
 /// then the inline data that could not stay inline is written as a
 /// sector of its own, and the in-core size and times follow.
 pub(crate) fn remap(src: &INode<Btrfs>, dst: &INode<Btrfs>, range: &RemapRange) -> Result {
@@ -885,7 +885,11 @@ pub(crate) fn remap(src: &INode<Btrfs>, dst: &INode<Btrfs>, range: &RemapRange) 
         crate::disk_io::reserve_data(sb, promise, true)?;
     }
     let _promise = Promise(sb, promise);
-    let step = if range.dedupe { MAX_DEDUPE_LEN } else { range.len };
+    // A clone goes in steps of CLONE_STEP, each in one tree operation, so
+    // that one step's new items cannot outgrow the metadata reserve (an
+    // extent crossing a step boundary becomes two items).
+    const CLONE_STEP: u64 = 64 << 20;
+    let step = if range.dedupe { MAX_DEDUPE_LEN } else { CLONE_STEP };
     let mut done = 0u64;
     let mut inline = None;
     while done < range.len {

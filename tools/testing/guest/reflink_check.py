@@ -183,7 +183,20 @@ def ops(mnt, ref, mnt2):
     # Within one file, ranges apart.
     clone_range(P("copy1"), 0, 1 * M, P("copy1"), 3 * M)
     mirror(ref, "copy1", 0, 1 * M, "copy1", 3 * M)
-    for n in ("tail1", "tail2", "small1", "dst", "copy1", "src"):
+    # A clone longer than one step (64 MiB): several tree operations.
+    for root, fsync in ((mnt, True), (ref, False)):
+        fd = os.open(os.path.join(root, "big"), os.O_RDWR | os.O_CREAT, 0o644)
+        block = random.Random(9).randbytes(M)
+        for i in range(80):
+            os.pwrite(fd, struct.pack("<Q", i) + block[8:], i * M)
+            if fsync and i % 8 == 7:
+                os.fsync(fd)
+        os.close(fd)
+    clone(P("big"), P("big2"))
+    mirror(ref, "big", 0, 0, "big2", 0)
+    clone_range(P("big"), 4 * M, 70 * M, P("big2"), 8 * M + 4 * K)
+    mirror(ref, "big", 4 * M, 70 * M, "big2", 8 * M + 4 * K)
+    for n in ("tail1", "tail2", "small1", "dst", "copy1", "src", "big", "big2"):
         same(mnt, ref, n, "after the clones")
 
     # Dedupe: equal ranges share, differing ones do not.

@@ -3,7 +3,7 @@
 # file) cloned with `cp --reflink=always`, `xfs_io reflink` and
 # FICLONE/FICLONERANGE (whole files, middle ranges, unaligned at the
 # source's end, to end of file with length 0, inline data at offset 0 and
-# past it, within one file), deduped with `xfs_io dedupe` and
+# past it, within one file, 80 MiB in several steps), deduped with `xfs_io dedupe` and
 # FIDEDUPERANGE (equal ranges: bytes_deduped; differing: status DIFFERS,
 # nothing shared). Errors as Linux/C btrfs give them: unaligned offsets and
 # overlapping ranges of one file EINVAL, another filesystem EXDEV, a
@@ -24,7 +24,7 @@ REF=$(mktemp -d /tmp/ref.XXXXXX)
 mkdir -p "$MNT2"
 trap 'umount "$MNT" 2>/dev/null || true; umount "$MNT2" 2>/dev/null || true; umount "$REF" 2>/dev/null || true;
       losetup -d "$LOOP" 2>/dev/null || true; losetup -d "$LOOP2" 2>/dev/null || true; rm -rf "$IMG" "$IMG2" "$REF"' EXIT
-mount -t tmpfs -o size=128M none "$REF" || fail "tmpfs for the reference copies"
+mount -t tmpfs -o size=400M none "$REF" || fail "tmpfs for the reference copies"
 mkfs_btrfs "$LOOP"
 mkfs_btrfs "$LOOP2"
 try_mount "$LOOP" "$MNT" || fail "mount: $MOUNT_ERR"
