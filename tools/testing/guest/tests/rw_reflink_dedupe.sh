@@ -3,7 +3,7 @@
 # file) cloned with `cp --reflink=always`, `xfs_io reflink` and
 # FICLONE/FICLONERANGE (whole files, middle ranges, unaligned at the
 # source's end, to end of file with length 0, inline data at offset 0 and
-# past it, within one file, 80 MiB in several steps), deduped with `xfs_io dedupe` and
+# past it, within one file, 80 MiB (mostly preallocated) in several steps), deduped with `xfs_io dedupe` and
 # FIDEDUPERANGE (equal ranges: bytes_deduped; differing: status DIFFERS,
 # nothing shared). Errors as Linux/C btrfs give them: unaligned offsets and
 # overlapping ranges of one file EINVAL, another filesystem EXDEV, a
