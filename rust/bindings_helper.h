@@ -30,6 +30,7 @@
 #include <linux/workqueue.h>
 #include <linux/writeback.h>
 #include <linux/falloc.h>
+#include <linux/fiemap.h>
 #include <linux/fileattr.h>
 #include <linux/sysfs.h>
 #include <linux/uio.h>

@@ -347,6 +347,39 @@ pub trait FileSystem: Sized + 'static {
         Ok(())
     }
 
+    /// Whether regular files answer `FS_IOC_FIEMAP` (installs
+    /// `inode_operations.fiemap`; see [`super::fiemap`]).
+    const FIEMAP: bool = false;
+
+    /// Fills `fiemap` with the records of bytes `[start, start + len)` of
+    /// `inode` (checked by `fiemap_prep`), until [`super::fiemap::Fiemap::fill`]
+    /// says stop. Called without the inode lock.
+    fn fiemap(_inode: &INode<Self>, _fiemap: &super::fiemap::Fiemap, _start: u64, _len: u64) -> Result {
+        Err(super::errno::eopnotsupp())
+    }
+
+    /// Whether regular files can share ranges (`FICLONE`, `FICLONERANGE`,
+    /// `FIDEDUPERANGE`, `copy_file_range`): installs
+    /// `remap_file_range` (with [`FileSystem::WRITABLE`]); see
+    /// [`super::remap`].
+    const REMAP: bool = false;
+
+    /// The filesystem's own refusals of a remap from `src` to `dst` (the
+    /// same inode for a remap within one file), before the VFS's checks;
+    /// both inodes are locked.
+    fn remap_prep(_src: &INode<Self>, _dst: &INode<Self>, _dedupe: bool) -> Result {
+        Ok(())
+    }
+
+    /// Shares `range` of `src` into `dst`: the VFS checked the range
+    /// (alignment, overlap, limits), wrote both ranges back and, for a
+    /// dedupe, found them equal. Both inodes are locked, page faults and
+    /// readahead kept out; the abstraction drops `dst`'s page cache of
+    /// the range afterwards.
+    fn remap_file_range(_src: &INode<Self>, _dst: &INode<Self>, _range: &super::remap::RemapRange) -> Result {
+        Err(super::errno::eopnotsupp())
+    }
+
     /// `fallocate` with `mode` (`FALLOC_FL_*`) on `len` bytes at `offset`.
     /// Called without the inode lock.
     fn fallocate(_inode: &INode<Self>, _mode: i32, _offset: i64, _len: i64) -> Result {

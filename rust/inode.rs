@@ -2024,6 +2024,9 @@ impl<T: FileSystem> Tables<T> {
         if T::WRITABLE {
             ops.setattr = Some(setattr::<T>);
         }
+        if T::FIEMAP {
+            ops.fiemap = Some(super::fiemap::fiemap::<T>);
+        }
         ops
     };
 
@@ -2083,6 +2086,9 @@ impl<T: FileSystem> Tables<T> {
             ops.splice_write = Some(bindings::iter_file_splice_write);
             ops.fsync = Some(fsync::<T>);
             ops.fallocate = Some(fallocate::<T>);
+            if T::REMAP {
+                ops.remap_file_range = Some(super::remap::remap_file_range::<T>);
+            }
         }
         ops
     };

@@ -29,6 +29,7 @@ pub mod format;
 pub mod inode_ops;
 pub mod items;
 pub mod items_write;
+pub mod reflink;
 #[path = "mem_host.rs"]
 pub mod mem;
 pub mod root_tree;

@@ -32,6 +32,7 @@ use crate::items::{compression, inode_flag, FileExtent, FileExtentBody};
 use crate::rfs::folio::LockedFolio;
 use crate::rfs::fs::{BlockDevice, SuperBlock};
 use crate::rfs::inode::INode;
+use crate::rfs::remap::RemapRange;
 use crate::super_::Btrfs;
 use kernel::prelude::*;
 
@@ -933,4 +934,141 @@ pub(crate) fn fallocate(inode: &INode<Btrfs>, mode: i32, off: i64, len: i64) -> 
     let now = inode.current_time();
     inode.set_cmtime(now);
     crate::inode::write_inode(inode)
+}
+
+/// Refusals before the VFS's remap checks (C:
+/// `btrfs_remap_file_range_prep`): a file must not become partly
+/// checksummed, so `NODATASUM` must agree (`EINVAL`).
+pub(crate) fn remap_prep(src: &INode<Btrfs>, dst: &INode<Btrfs>) -> Result {
+    if (src.data().flags() ^ dst.data().flags()) & inode_flag::NODATASUM != 0 {
+        return Err(EINVAL);
+    }
+    Ok(())
+}
+
+/// Shares a checked range of `src` into `dst` (C: `btrfs_clone_files` and
+/// `btrfs_extent_same`): [`crate::reflink::clone_range`] in steps of 64 MiB
+/// (a dedupe in steps of [`crate::reflink::MAX_DEDUPE_LEN`]),
+/// then the inline data that could not stay inline is written as a
+/// sector of its own, and the in-core size and times follow.
+pub(crate) fn remap(src: &INode<Btrfs>, dst: &INode<Btrfs>, range: &RemapRange) -> Result {
+    use crate::reflink::{clone_range, CloneArgs, MAX_DEDUPE_LEN};
+    let sb = dst.super_block();
+    let ss = sb.data().geo.sector();
+    let (src_root, src_ino) = (src.data().root, src.ino());
+    let (dst_root, dst_ino) = (dst.data().root, dst.ino());
+    let src_size = src.size().max(0) as u64;
+    let dst_size = dst.size().max(0) as u64;
+    let end = range.dst_off.checked_add(range.len).ok_or(EINVAL)?;
+    if range.dst_off > dst_size && dst_size % ss != 0 {
+        // The old last sector's cached bytes past the end of file become
+        // part of the file: only zeroes may show there (C:
+        // `btrfs_cont_expand`). On disk they are zero already.
+        let last = (dst_size / ss * ss) as i64;
+        dst.write_and_wait_range(last, last + ss as i64 - 1)?;
+        dst.truncate_pagecache_range(last, last + ss as i64 - 1);
+    }
+    // An inline source extent may have to be written as data: its space
+    // is promised first.
+    let src_inline = range.src_off == 0
+        && with_view(sb, |v| {
+            let ie = file_item::read_inline_extent(v.overlay(), &v.root(src_root)?, src_ino).map_err(crate::disk_io::kerr)?;
+            Ok(ie.is_some())
+        })?;
+    let promise = if src_inline { ss } else { 0 };
+    if promise != 0 {
+        crate::disk_io::reserve_data(sb, promise, true)?;
+    }
+    let _promise = Promise(sb, promise);
+    // A clone goes in steps of CLONE_STEP, each in one tree operation, so
+    // that one step's new items cannot outgrow the metadata reserve (an
+    // extent crossing a step boundary becomes two items).
+    const CLONE_STEP: u64 = 64 << 20;
+    let step = if range.dedupe { MAX_DEDUPE_LEN } else { CLONE_STEP };
+    let mut done = 0u64;
+    let mut inline = None;
+    while done < range.len {
+        let len = (range.len - done).min(step);
+        let src_off = range.src_off + done;
+        // A range ending at the source's end of file takes its last
+        // sector whole (the VFS allows nothing else unaligned).
+        let aligned_len = if src_off + len == src_size { len.div_ceil(ss) * ss } else { len };
+        let args = CloneArgs {
+            src_root,
+            src_ino,
+            src_off,
+            dst_root,
+            dst_ino,
+            dst_off: range.dst_off + done,
+            len,
+            aligned_len,
+            dst_size: dst_size.max(range.dst_off + done),
+        };
+        let r = with_trans(sb, |t| {
+            t.reserve_metadata()?;
+            clone_range(t, &args)
+        })?;
+        if r.is_some() {
+            inline = r;
+        }
+        done += len;
+    }
+    let new_size = dst_size.max(end);
+    if new_size > dst_size {
+        dst.set_size(new_size as i64);
+    }
+    if let Some(ic) = inline {
+        let decoded;
+        let data: &[u8] = if ic.compression == compression::NONE {
+            ic.data.get(..ic.ram_bytes as usize).ok_or(EIO)?
+        } else {
+            decoded = comp::decompress_inline(ic.compression, &ic.data, ic.ram_bytes, sb.data().geo.sectorsize, &Codecs)
+                .map_err(|e| {
+                    btrfs_err_rl!(sb.data().geo.rl, sb.id(), "root {} ino {} inline extent: {}", src_root, src_ino, e);
+                    crate::disk_io::kerr(e.errno())
+                })?;
+            &decoded[..]
+        };
+        let mut sector = KVec::from_elem(0u8, ss as usize, GFP_KERNEL)?;
+        sector.get_mut(..data.len()).ok_or(EIO)?.copy_from_slice(data);
+        write_extent(sb, dst_root, dst_ino, ic.dst_offset, &sector, new_size)?;
+    }
+    if !range.dedupe {
+        let now = dst.current_time();
+        dst.set_cmtime(now);
+    }
+    crate::inode::write_inode(dst)
+}
+
+/// `FS_IOC_FIEMAP` (C: `btrfs_fiemap`): the file is written back first
+/// (delalloc has no place on disk yet), then its extent items are
+/// reported in batches, each found in a transaction and filled after it
+/// (filling copies to user memory, which may fault on this filesystem).
+pub(crate) fn fiemap(inode: &INode<Btrfs>, fm: &crate::rfs::fiemap::Fiemap, start: u64, len: u64) -> Result {
+    use crate::reflink::FiemapExtent;
+    const BATCH: usize = 128;
+    let sb = inode.super_block();
+    let (root, ino) = (inode.data().root, inode.ino());
+    inode.write_and_wait_range(0, i64::MAX)?;
+    let end = start.saturating_add(len);
+    let mut pos = start;
+    loop {
+        let mut recs: KVec<FiemapExtent> = KVec::new();
+        with_view(sb, |v| {
+            crate::reflink::fiemap(v.state, v.reader, root, ino, pos, end, |r| {
+                recs.push(r, GFP_KERNEL).map_err(|_| crate::error::ENOMEM)?;
+                Ok(recs.len() >= BATCH)
+            })
+            .map_err(crate::disk_io::kerr)
+        })?;
+        for r in recs.iter() {
+            if fm.fill(r.logical, r.physical, r.len, r.flags)? {
+                return Ok(());
+            }
+        }
+        match recs.last() {
+            Some(r) if recs.len() >= BATCH => pos = r.logical + r.len,
+            _ => return Ok(()),
+        }
+    }
 }

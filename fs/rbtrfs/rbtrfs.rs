@@ -42,6 +42,7 @@ mod ioctl_fs;
 pub mod inode_ops;
 pub mod items;
 pub mod items_write;
+pub mod reflink;
 /// The core's fallible vectors: `rfs::vec` in the module.
 pub mod mem {
     pub use crate::rfs::vec::{NoMem, Vec};

@@ -297,6 +297,22 @@ impl FileSystem for Btrfs {
         crate::file::fallocate(inode, mode, offset, len)
     }
 
+    const REMAP: bool = true;
+
+    const FIEMAP: bool = true;
+
+    fn fiemap(inode: &INode<Self>, fiemap: &crate::rfs::fiemap::Fiemap, start: u64, len: u64) -> Result {
+        crate::file::fiemap(inode, fiemap, start, len)
+    }
+
+    fn remap_prep(src: &INode<Self>, dst: &INode<Self>, _dedupe: bool) -> Result {
+        crate::file::remap_prep(src, dst)
+    }
+
+    fn remap_file_range(src: &INode<Self>, dst: &INode<Self>, range: &crate::rfs::remap::RemapRange) -> Result {
+        crate::file::remap(src, dst, range)
+    }
+
     fn writepages(inode: &UnrefINode<Self>, wb: &Writeback<'_>) -> Result {
         crate::file::writepages(inode, wb)
     }
