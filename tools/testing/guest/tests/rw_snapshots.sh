@@ -22,6 +22,7 @@ rm -f "$IMG"; truncate -s 768M "$IMG"
 LOOP=$(losetup -f --show "$IMG")
 trap 'cd /; umount "$MNT" 2>/dev/null || true; losetup -d "$LOOP" 2>/dev/null || true; rm -rf "$IMG" "$MODEL"' EXIT
 MUT="python3 $TESTDIR/snapmut.py"
+trap 'echo "  error at line $LINENO: $BASH_COMMAND"' ERR
 
 # both DIR ROUND: the same changes to the model and the mount.
 both() {
