@@ -35,6 +35,8 @@ python3 "$TESTDIR/ioctl_fuzz.py" "$MNT/fuzz" 6000 0x10c7 || fail "fuzzing as roo
 setpriv --reuid=1000 --regid=1000 --clear-groups python3 "$TESTDIR/ioctl_fuzz.py" "$MNT/fuzz" 4000 0x10c8 --unprivileged \
     || fail "fuzzing as an unprivileged user"
 info "10000 ioctls in $(( $(date +%s) - start ))s"
+# SUBVOL_SETFLAGS may have made the top level read-only.
+btrfs property set "$MNT" ro false || fail "clearing the read-only flag"
 # The fuzzing may have left attribute flags (immutable, append-only) on
 # its directory, its file and the top directory: clear them, then remove
 # the directory.
