@@ -71,7 +71,8 @@ n=$(btrfs subvolume list "$MNT" | wc -l)
 [ "$n" = 12 ] || { btrfs subvolume list "$MNT"; fail "subvolume list shows $n subvolumes, want 12"; }
 btrfs subvolume show "$MNT/snaps/s3" | grep -q "Flags:.*readonly" || fail "s3 not shown read-only"
 umount "$MNT"
-lvl=$(btrfs inspect-internal dump-tree -t 256 "$LOOP" | grep -m1 -oE '^(node|leaf) [0-9]+ level [0-9]+' | awk '{print $4}')
+btrfs inspect-internal dump-tree -t 256 "$LOOP" >/tmp/tree256.txt || fail "dump-tree -t 256"
+lvl=$(grep -m1 -oE '^(node|leaf) [0-9]+ level [0-9]+' /tmp/tree256.txt | awk '{print $4}')
 [ "${lvl:-0}" -ge 2 ] || fail "the origin's tree has level ${lvl:-?}, want >= 2"
 btrfs check --readonly "$LOOP" >/tmp/check-a.log 2>&1 || { cat /tmp/check-a.log; fail "btrfs check after the snapshots"; }
 echo 3 >/proc/sys/vm/drop_caches
@@ -114,7 +115,8 @@ d1=$(used Data); m1=$(used Metadata)
 for i in $(seq 1 10); do btrfs subvolume delete "$MNT/s$i" >/dev/null || fail "delete s$i"; done
 [ "$(btrfs subvolume list "$MNT" | wc -l)" = 1 ] || fail "deleted snapshots still listed"
 umount "$MNT"
-left=$(btrfs inspect-internal dump-tree -t root "$LOOP" | grep -cE 'key \(-?[0-9]+ ORPHAN_ITEM|ORPHAN ORPHAN_ITEM' || true)
+btrfs inspect-internal dump-tree -t root "$LOOP" >/tmp/roots.txt || fail "dump-tree -t root"
+left=$(grep -cE 'key \(-?[0-9]+ ORPHAN_ITEM|ORPHAN ORPHAN_ITEM' /tmp/roots.txt || true)
 btrfs check --readonly "$LOOP" >/tmp/check-b.log 2>&1 || { cat /tmp/check-b.log; fail "btrfs check with deleted snapshots not dropped yet"; }
 [ "$left" -ge 1 ] || fail "the cleaner had dropped all 10 trees before the unmount: nothing left to resume"
 try_mount "$LOOP" "$MNT" || fail "mount B again: $MOUNT_ERR"
@@ -124,7 +126,8 @@ sync
 d2=$(used Data); m2=$(used Metadata)
 python3 "$TESTDIR/compare.py" "$MODEL/origin" "$MNT/origin" >/tmp/cmp.log 2>&1 || { tail -5 /tmp/cmp.log; fail "origin differs after the drops"; }
 umount "$MNT"
-trees=$(btrfs inspect-internal dump-tree -t root "$LOOP" | grep -cE 'key \((2[5-9][0-9]|[3-9][0-9]{2}) ROOT_ITEM' || true)
+btrfs inspect-internal dump-tree -t root "$LOOP" >/tmp/roots.txt || fail "dump-tree -t root"
+trees=$(grep -cE 'key \((2[5-9][0-9]|[3-9][0-9]{2}) ROOT_ITEM' /tmp/roots.txt || true)
 [ "$trees" = 1 ] || fail "$trees subvolume ROOT_ITEMs left, want 1 (the origin)"
 [ "$d2" = "$d0" ] || fail "data used $d2 after the drops, $d0 before the snapshots"
 diff=$(( m2 > m0 ? m2 - m0 : m0 - m2 ))
