@@ -644,8 +644,19 @@ fn shrink_root<C: TreeCtx>(ctx: &mut C, root: &mut RootNode) -> Result {
             }
             node_ptr(b, 0)?
         };
+        // The child is copied on write before it becomes the root (C:
+        // `balance_level`), as a child of the old root, so the new root
+        // belongs to this transaction: commit writes its ROOT_ITEM with the
+        // running transaction as generation, which must be the block's.
+        let child = if ctx.dirty().contains(kp.blockptr) {
+            kp.blockptr
+        } else {
+            let parent = cow_block(ctx, root, None, root.bytenr, root.level, root.generation)?;
+            cow_block(ctx, root, Some((parent, 0)), kp.blockptr, root.level - 1, kp.generation)?
+        };
+        let generation = ctx.transid();
         free_block(ctx, root.objectid, root.bytenr, root.level)?;
-        *root = RootNode { objectid: root.objectid, bytenr: kp.blockptr, level: root.level - 1, generation: kp.generation };
+        *root = RootNode { objectid: root.objectid, bytenr: child, level: root.level - 1, generation };
     }
     Ok(())
 }

@@ -743,3 +743,72 @@ fn drop_snapshot_changed_in_its_creation_transaction() {
     drop(image);
     btrfs_check(&img);
 }
+
+/// The kernel's pattern: one mounted state (no reopen between steps);
+/// snapshots of tree 5 each changed on their own side, all deleted in one
+/// transaction, then dropped one after the other in small steps with a
+/// commit after each (the cleaner), stopping half way as an unmount
+/// would; `btrfs check` after every commit, then a reopen finishes the
+/// drops and the space is back.
+#[test]
+fn drop_many_in_one_session() {
+    let dir = Scratch::new("snap-session");
+    let (img, files) = make_image(&dir.0, 600, 0x5eed_0010);
+    let (image, mut fs, dev) = open_rw(&img);
+    let base = used(&fs);
+    let mut rng = Rng(0x5e55);
+    let ids: Vec<u64> = (256..266).collect();
+    for (k, &id) in ids.iter().enumerate() {
+        take_snapshot(&image, &mut fs, &dev, objectid::FS_TREE, id, 10 + k as u64);
+        let mut m = files.clone();
+        {
+            let mut t = Trans::new(&mut fs, &image).unwrap();
+            mutate(&mut t, id, &mut m, &mut rng, 40, 30 + k as u64);
+        }
+        commit(&mut fs, &image, &dev).unwrap();
+    }
+    btrfs_check(&img);
+    {
+        let mut t = Trans::new(&mut fs, &image).unwrap();
+        for &id in ids.iter() {
+            unlink_subvol(&mut t, id, &format!("snap{}", id), 100_000 + id, 50);
+        }
+    }
+    let mut steps = 0;
+    let mut remaining: Vec<u64> = ids.clone();
+    while remaining.len() > 4 {
+        let id = remaining[0];
+        let done = {
+            let mut t = Trans::new(&mut fs, &image).unwrap();
+            snapshot::drop_tree_step(&mut t, id, 30).unwrap()
+        };
+        commit(&mut fs, &image, &dev).unwrap();
+        steps += 1;
+        btrfs_check(&img);
+        if done {
+            remaining.remove(0);
+        }
+        assert!(steps < 2000);
+    }
+    drop(fs);
+    drop(image);
+    btrfs_check(&img);
+    let (image, mut fs, dev) = open_rw(&img);
+    for &id in remaining.iter() {
+        loop {
+            let done = {
+                let mut t = Trans::new(&mut fs, &image).unwrap();
+                snapshot::drop_tree_step(&mut t, id, 30).unwrap()
+            };
+            commit(&mut fs, &image, &dev).unwrap();
+            btrfs_check(&img);
+            if done {
+                break;
+            }
+        }
+    }
+    same(&read_files(&image, &mut fs, objectid::FS_TREE), &files, "tree 5 at the end");
+    let end = used(&fs);
+    assert_eq!(end.0, base.0, "data used back");
+    assert!(end.1.abs_diff(base.1) <= 1 << 20, "metadata used {} vs {}", end.1, base.1);
+}
