@@ -502,9 +502,9 @@ pub(crate) fn delete(dir: &INode<Btrfs>, name: &[u8], id: u64) -> Result {
         return Err(EPERM);
     };
     sync_dir(dir, &dirf);
-    // The cleaner drops the tree in the background.
+    // The cleaner drops the tree in the background, from the next periodic
+    // run of the background work on (C wakes its cleaner at commits).
     let _ = fs.state.lock().dead_roots.push(id);
-    sb.reschedule_background_work(0);
     if let Some(e) = g.list.iter_mut().find(|e| e.root == id) {
         // The anonymous device goes back; the slot stays, unused (no tree
         // has id 0).
