@@ -59,7 +59,7 @@ if [ "$MODE" = guest ] || [ "$MODE" = all ]; then
     echo "== guest: rbtrfs suite (debug kernel: lockdep, kmemleak)"
     rm -f "$IMG/a.img"
     rm -rf "$LOGDIR/rw"; mkdir -p "$LOGDIR/rw"
-    "$T/vm-run" --timeout 5400 --rwdir "$LOGDIR/rw" --disk "$IMG/a.img:256M" --disk "$IMG/b.img:256M" \
+    "$T/vm-run" --timeout 6600 --rwdir "$LOGDIR/rw" --disk "$IMG/a.img:256M" --disk "$IMG/b.img:256M" \
         --disk "$IMG/interop.img" --disk "$IMG/rw-basic.img:512M" --disk "$IMG/rw-workload.img:1G" \
         --disk "$IMG/compressed.img" --disk "$IMG/acl.img" \
         -- env WORKLOAD_OPS=20000 "$T/guest/run.sh" 2>&1 | tee "$LOGDIR/guest-rbtrfs.log"
