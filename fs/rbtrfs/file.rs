@@ -489,6 +489,10 @@ fn write_extent(sb: &SuperBlock<Btrfs>, root: u64, ino: u64, pos: u64, data: &[u
 fn write_extent_piece(sb: &SuperBlock<Btrfs>, root: u64, ino: u64, pos: u64, data: &[u8], isize: u64) -> Result<usize> {
     let fs = sb.data();
     let (bytenr, len, mirrors, nodatasum) = with_trans(sb, |t| {
+        // A deleted subvolume takes no more data (the cleaner drops it).
+        if t.fs.dead_roots.contains(&root) {
+            return Err(crate::error::ENOENT);
+        }
         t.reserve_metadata()?;
         // `chattr +C` on an empty file turns its checksums off (C:
         // NODATASUM with NODATACOW); rbtrfs still copies on write.
@@ -540,6 +544,13 @@ fn write_extent_piece(sb: &SuperBlock<Btrfs>, root: u64, ino: u64, pos: u64, dat
             f.size = isize;
             Ok(())
         })
+    })
+    .inspect_err(|e| {
+        if *e == ENOENT {
+            // The subvolume was deleted meanwhile: nothing points at the
+            // extent yet, so its space goes back.
+            let _ = with_trans(sb, |t| t.free_unused_data(bytenr, len));
+        }
     })?;
     Ok(len as usize)
 }

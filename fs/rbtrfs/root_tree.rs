@@ -107,6 +107,8 @@ pub fn find_free_objectid<S: TreeSource>(t: &Trans<'_, S>) -> Result<u64> {
     let r = tree_root(t)?;
     let last = key_at_or_before(t, &r, &Key::new(objectid::LAST_FREE, u8::MAX, u64::MAX))?;
     let mut n = last.map_or(objectid::FIRST_FREE, |k| k.objectid.max(objectid::FIRST_FREE - 1) + 1);
+    // Never an id used since the mount, though its tree was dropped.
+    n = n.max(t.fs.tree_id_high + 1);
     // A tree registered in this transaction whose item is not in yet.
     while t.fs.root(n).is_some() {
         n += 1;

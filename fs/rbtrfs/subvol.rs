@@ -482,10 +482,13 @@ pub(crate) fn delete(dir: &INode<Btrfs>, name: &[u8], id: u64) -> Result {
     let fs = sb.data();
     let parent = dir.data().root;
     let now = disk_time(dir.current_time());
-    let mut g = fs.subvols.lock();
     if id == fs.fs_root {
         return Err(EBUSY);
     }
+    // Dirty data of the subvolume goes to disk first: a dead tree takes
+    // no more changes (the cleaner drops it).
+    sb.sync()?;
+    let mut g = fs.subvols.lock();
     let r = with_trans(sb, |t| {
         t.reserve_metadata()?;
         if root_tree::default_subvol(t)? == id {

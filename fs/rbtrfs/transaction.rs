@@ -124,6 +124,10 @@ pub struct FsState {
     /// not dropped yet (C: `fs_info->dead_roots`). Nothing may change them:
     /// [`Trans::with_root`] refuses with `ENOENT`.
     pub dead_roots: Vec<u64>,
+    /// The highest subvolume id registered since the mount: new ids go
+    /// above it even once the cleaner dropped the highest tree (C keeps
+    /// `free_objectid` of the tree of tree roots the same way).
+    pub tree_id_high: u64,
 }
 
 fn read_err<E>(e: SearchError<E>) -> Errno {
@@ -206,6 +210,7 @@ impl FsState {
             meta_hint: 0,
             next_ino: Vec::new(),
             dead_roots: Vec::new(),
+            tree_id_high: 0,
         };
         fs.writable = writable;
         if writable && fs.chunks.iter().any(|c| c.type_flags & bg_flags::PROFILE_MASK & !bg_flags::DUP != 0) {
@@ -233,6 +238,10 @@ impl FsState {
     /// the tree of tree roots by commit, which then writes the root's
     /// position into it). `EEXIST` if the id is taken.
     pub fn add_root(&mut self, r: TreeRoot) -> Result {
+        let id = r.node.objectid;
+        if objectid::is_fstree(id) && id > self.tree_id_high {
+            self.tree_id_high = id;
+        }
         let i = match self.roots.binary_search_by_key(&r.node.objectid, |x| x.node.objectid) {
             Ok(_) => return Err(crate::error::EEXIST),
             Err(i) => i,
