@@ -260,5 +260,5 @@ umount "$MNT"
 # dropped by the cleaner (no ROOT_ITEM left); never alive.
 btrfs inspect-internal dump-tree -t root "$LOOP" >/tmp/subvol-roots.txt || fail "dump-tree -t root"
 if ! grep -q "ORPHAN ORPHAN_ITEM 257" /tmp/subvol-roots.txt; then
-    grep -q "key (257 ROOT_ITEM" /tmp/subvol-roots.txt && fail "tree 257 has a ROOT_ITEM but no orphan item"
+    if grep -q "key (257 ROOT_ITEM" /tmp/subvol-roots.txt; then fail "tree 257 has a ROOT_ITEM but no orphan item"; fi
 fi
