@@ -242,9 +242,22 @@ pub(crate) fn with_trans<R>(
     }
     let at = core::panic::Location::caller();
     let mut guard = fs.state.lock();
-    let chunks = chunks_copy(&guard)?;
+    run_trans(sb, &mut guard, at, f)
+}
+
+/// Runs `f` as a transaction on the locked state `guard`; an unexpected
+/// corruption or I/O error is reported with the caller's location `at`,
+/// and (once per mount) every tree is checked.
+fn run_trans<R>(
+    sb: &SuperBlock<Btrfs>,
+    guard: &mut FsState,
+    at: &core::panic::Location<'_>,
+    f: impl FnOnce(&mut crate::transaction::Trans<'_, MReader<'_>>) -> crate::error::Result<R>,
+) -> Result<R> {
+    let fs = sb.data();
+    let chunks = chunks_copy(guard)?;
     let reader = Reader { dev: sb, geo: &fs.geo, chunks: &chunks };
-    let mut t = crate::transaction::Trans::new(&mut guard, &reader).map_err(kerr)?;
+    let mut t = crate::transaction::Trans::new(guard, &reader).map_err(kerr)?;
     f(&mut t).map_err(|e| {
         // Corruption or an I/O error in a tree operation is never expected.
         if e == crate::error::EUCLEAN || e == crate::error::EIO {
@@ -385,6 +398,7 @@ pub(crate) fn commit(sb: &SuperBlock<Btrfs>) -> Result {
 /// state lock held throughout: nothing changes any tree between the first
 /// commit and `f`, so `f` sees every tree clean (snapshot creation shares
 /// committed blocks only; C creates snapshots inside the commit).
+#[track_caller]
 pub(crate) fn commit_around<R>(
     sb: &SuperBlock<Btrfs>,
     f: impl FnOnce(&mut crate::transaction::Trans<'_, MReader<'_>>) -> crate::error::Result<R>,
@@ -393,19 +407,10 @@ pub(crate) fn commit_around<R>(
     if !fs.writable() {
         return Err(EROFS);
     }
+    let at = core::panic::Location::caller();
     let mut guard = fs.state.lock();
     commit_locked(sb, &mut guard)?;
-    let r = {
-        let chunks = chunks_copy(&guard)?;
-        let reader = Reader { dev: sb, geo: &fs.geo, chunks: &chunks };
-        let mut t = crate::transaction::Trans::new(&mut guard, &reader).map_err(kerr)?;
-        f(&mut t).map_err(|e| {
-            if e == crate::error::EUCLEAN || e == crate::error::EIO {
-                btrfs_err_rl!(fs.geo.rl, sb.id(), "tree operation failed: error {}", -e.0);
-            }
-            kerr(e)
-        })
-    };
+    let r = run_trans(sb, &mut guard, at, f);
     // Whatever `f` changed (also when it failed half way) is committed.
     commit_locked(sb, &mut guard)?;
     r

@@ -212,6 +212,38 @@ fn new_uuid() -> [u8; 16] {
     u
 }
 
+/// The flags of a `_V2` create argument (C: `btrfs_ioctl_snap_create_v2`):
+/// `EOPNOTSUPP` for unknown ones, `EINVAL` for a bad qgroup inherit size
+/// (qgroups are not kept, but the size is checked as C checks it). Returns
+/// whether read-only was asked (it applies to snapshots only).
+fn create_v2_flags(args: &[u8]) -> Result<bool> {
+    let flags = u64_at(args, 16);
+    if flags & !(SUBVOL_RDONLY | SUBVOL_QGROUP_INHERIT) != 0 {
+        return Err(errno::eopnotsupp());
+    }
+    let size = u64_at(args, 24);
+    if flags & SUBVOL_QGROUP_INHERIT != 0 && !(QGROUP_INHERIT_SIZE..=4096).contains(&size) {
+        return Err(EINVAL);
+    }
+    Ok(flags & SUBVOL_RDONLY != 0)
+}
+
+/// C's checks of a new subvolume's or snapshot's name, in its order
+/// (`__btrfs_ioctl_snap_create`): a `/` is `EINVAL`, `.` and `..` are
+/// `EEXIST`, longer than `NAME_MAX` is `ENAMETOOLONG`.
+fn check_new_name(name: &[u8]) -> Result {
+    if name.contains(&b'/') {
+        return Err(EINVAL);
+    }
+    if name == b"." || name == b".." {
+        return Err(EEXIST);
+    }
+    if name.len() > crate::inode_ops::NAME_MAX {
+        return Err(errno::enametoolong());
+    }
+    Ok(())
+}
+
 /// `BTRFS_IOC_SUBVOL_CREATE` and `_V2` (C: `btrfs_ioctl_snap_create(_v2)`
 /// with `subvol`, `__btrfs_ioctl_snap_create`, `btrfs_mksubvol`).
 fn subvol_create(f: &F<'_>, arg: usize, v2: bool) -> Result {
@@ -223,30 +255,13 @@ fn subvol_create(f: &F<'_>, arg: usize, v2: bool) -> Result {
     let args = read_heap(arg, VOL_ARGS)?;
     let name = name_in(&args[if v2 { V2_NAME } else { V1_NAME }..])?;
     if v2 {
-        let flags = u64_at(&args, 16);
-        // Read-only applies to snapshots only; qgroups are not kept, but
-        // the inherit size is checked as C checks it.
-        if flags & !(SUBVOL_RDONLY | SUBVOL_QGROUP_INHERIT) != 0 {
-            return Err(errno::eopnotsupp());
-        }
-        let size = u64_at(&args, 24);
-        if flags & SUBVOL_QGROUP_INHERIT != 0 && !(QGROUP_INHERIT_SIZE..=4096).contains(&size) {
-            return Err(EINVAL);
-        }
+        create_v2_flags(&args)?;
     }
     if dir.typ() != Some(INodeType::Dir) {
         return Err(ENOTDIR);
     }
     let _w = f.want_write()?;
-    if name.contains(&b'/') {
-        return Err(EINVAL);
-    }
-    if name == b"." || name == b".." {
-        return Err(EEXIST);
-    }
-    if name.len() > crate::inode_ops::NAME_MAX {
-        return Err(errno::enametoolong());
-    }
+    check_new_name(name)?;
     let child = f.lock_child(name)?;
     child.may_create()?;
     create(dir, name)?;
@@ -321,34 +336,13 @@ fn snap_create(f: &F<'_>, arg: usize, v2: bool) -> Result {
     }
     let args = read_heap(arg, VOL_ARGS)?;
     let fd = u64_at(&args, 0) as i64;
-    let mut readonly = false;
-    let name = if v2 {
-        let flags = u64_at(&args, 16);
-        if flags & !(SUBVOL_RDONLY | SUBVOL_QGROUP_INHERIT) != 0 {
-            return Err(errno::eopnotsupp());
-        }
-        let size = u64_at(&args, 24);
-        if flags & SUBVOL_QGROUP_INHERIT != 0 && !(QGROUP_INHERIT_SIZE..=4096).contains(&size) {
-            return Err(EINVAL);
-        }
-        readonly = flags & SUBVOL_RDONLY != 0;
-        name_in(&args[V2_NAME..])?
-    } else {
-        name_in(&args[V1_NAME..])?
-    };
+    let readonly = if v2 { create_v2_flags(&args)? } else { false };
+    let name = name_in(&args[if v2 { V2_NAME } else { V1_NAME }..])?;
     if dir.typ() != Some(INodeType::Dir) {
         return Err(ENOTDIR);
     }
     let _w = f.want_write()?;
-    if name.contains(&b'/') {
-        return Err(EINVAL);
-    }
-    if name == b"." || name == b".." {
-        return Err(EEXIST);
-    }
-    if name.len() > crate::inode_ops::NAME_MAX {
-        return Err(errno::enametoolong());
-    }
+    check_new_name(name)?;
     let sb = dir.super_block();
     let src = f.with_fd(fd, |t| match t {
         FdTarget::NotOpen => Err(EINVAL),
