@@ -12,7 +12,7 @@
 //!   be changed while mounted: `EPERM`, `EOPNOTSUPP` for unknown bits);
 //! - `SYNC` (`syncfs`), `START_SYNC` (commits the running transaction if it
 //!   changed anything and returns its id, else the last committed one),
-//!   `WAIT_SYNC`;
+//!   `WAIT_SYNC`; the first two wake the cleaner, as in C;
 //! - `FS_IOC_GETFSLABEL`, `FS_IOC_SETFSLABEL` (a commit with the new label);
 //! - `TREE_SEARCH`, `TREE_SEARCH_V2` (any tree, on the current trees, leaf
 //!   by leaf: [`crate::tree_search`]);
@@ -193,7 +193,12 @@ pub(crate) fn ioctl(f: &F<'_>, cmd: u32, arg: usize) -> Option<Result<i32>> {
         IOC_GET_FEATURES => get_features(f, arg),
         IOC_GET_SUPPORTED_FEATURES => supported_features(arg),
         IOC_SET_FEATURES => set_features(f, arg),
-        IOC_SYNC => f.inode().super_block().sync(),
+        IOC_SYNC => {
+            let sb = f.inode().super_block();
+            let r = sb.sync();
+            crate::subvol::wake_cleaner(sb);
+            r
+        }
         IOC_START_SYNC => start_sync(f, arg),
         IOC_WAIT_SYNC => wait_sync(f, arg),
         IOC_GET_FSLABEL => get_label(f, arg),
@@ -461,6 +466,7 @@ fn start_sync(f: &F<'_>, arg: usize) -> Result {
         // disk after this.
         commit(sb)?;
     }
+    crate::subvol::wake_cleaner(sb);
     if arg != 0 {
         write_out(arg, &transid.to_le_bytes())?;
     }

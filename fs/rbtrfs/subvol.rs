@@ -512,6 +512,17 @@ pub(crate) fn delete(dir: &INode<Btrfs>, name: &[u8], id: u64) -> Result {
 }
 
 /// Tree blocks one cleaner step releases before it commits.
+/// Wakes the cleaner if deleted subvolumes wait for it (C wakes its
+/// cleaner thread in `BTRFS_IOC_SYNC`, and after the commits that
+/// `BTRFS_IOC_START_SYNC` hands to the transaction thread). Otherwise the
+/// cleaner starts at the next periodic commit.
+pub(crate) fn wake_cleaner(sb: &SuperBlock<Btrfs>) {
+    let fs = sb.data();
+    if fs.writable() && !fs.state.lock().dead_roots.is_empty() {
+        sb.reschedule_background_work(0);
+    }
+}
+
 const CLEANER_BUDGET: u64 = 512;
 
 /// One step of the cleaner (C: `btrfs_clean_one_deleted_snapshot`, run by
