@@ -247,7 +247,7 @@ pub(crate) fn with_trans<R>(
 
 /// Runs `f` as a transaction on the locked state `guard`; an unexpected
 /// corruption or I/O error is reported with the caller's location `at`,
-/// and (once per mount) every tree is checked.
+/// and the first one in a mount also has every tree checked.
 fn run_trans<R>(
     sb: &SuperBlock<Btrfs>,
     guard: &mut FsState,
@@ -1003,9 +1003,7 @@ pub(crate) fn remount_rw(sb: &SuperBlock<Btrfs>) -> Result {
     btrfs_info!(dev, "remounted read-write (generation {})", fs.state.lock().generation);
     crate::inode::orphan_cleanup(sb)?;
     sb.schedule_background_work(fs.commit_interval.saturating_mul(1000));
-    if !fs.state.lock().dead_roots.is_empty() {
-        sb.reschedule_background_work(0);
-    }
+    crate::subvol::wake_cleaner(sb);
     Ok(())
 }
 

@@ -511,11 +511,11 @@ pub(crate) fn delete(dir: &INode<Btrfs>, name: &[u8], id: u64) -> Result {
     Ok(())
 }
 
-/// Tree blocks one cleaner step releases before it commits.
 /// Wakes the cleaner if deleted subvolumes wait for it (C wakes its
 /// cleaner thread in `BTRFS_IOC_SYNC`, and after the commits that
-/// `BTRFS_IOC_START_SYNC` hands to the transaction thread). Otherwise the
-/// cleaner starts at the next periodic commit.
+/// `BTRFS_IOC_START_SYNC` hands to the transaction thread), and after a
+/// mount or remount read-write that finds deleted subvolumes. Otherwise
+/// the cleaner starts at the next periodic commit.
 pub(crate) fn wake_cleaner(sb: &SuperBlock<Btrfs>) {
     let fs = sb.data();
     if fs.writable() && !fs.state.lock().dead_roots.is_empty() {
@@ -523,6 +523,7 @@ pub(crate) fn wake_cleaner(sb: &SuperBlock<Btrfs>) {
     }
 }
 
+/// Tree blocks one cleaner step releases before it commits.
 const CLEANER_BUDGET: u64 = 512;
 
 /// One step of the cleaner (C: `btrfs_clean_one_deleted_snapshot`, run by

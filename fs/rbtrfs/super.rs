@@ -191,10 +191,8 @@ impl FileSystem for Btrfs {
         if fs.writable() {
             crate::inode::orphan_cleanup(sb)?;
             sb.schedule_background_work(fs.commit_interval.saturating_mul(1000));
-            if !fs.state.lock().dead_roots.is_empty() {
-                // Deleted subvolumes left by the last mount: drop them now.
-                sb.reschedule_background_work(0);
-            }
+            // Deleted subvolumes left by the last mount: drop them now.
+            crate::subvol::wake_cleaner(sb);
         }
         Ok(())
     }
