@@ -431,8 +431,15 @@ pub fn read_root_item<S: TreeSource>(t: &mut Trans<'_, S>, id: u64) -> Result<Ve
 /// Snapshots tree `src_id` as the new tree `new_id`: [`snapshot_tree`],
 /// then the ROOT_ITEM ([`snapshot_root_item`]) is inserted. Returns the
 /// new root. The namespace (directory entry, ROOT_REF/ROOT_BACKREF, UUID
-/// tree) is the caller's.
+/// tree) is the caller's. `ENOENT` if the source is a deleted subvolume.
 pub fn create_snapshot<S: TreeSource>(t: &mut Trans<'_, S>, src_id: u64, new_id: u64, p: &SnapshotParams) -> Result<RootNode> {
+    // A deleted subvolume (reachable through a file still open in it) is
+    // being dropped: its blocks must not gain referrers (C: ENOENT when
+    // the source's root item has no references).
+    let refs = RootItem::new(&read_root_item(t, src_id)?).ok_or(EUCLEAN)?.refs();
+    if refs == 0 || t.fs.dead_roots.contains(&src_id) {
+        return Err(ENOENT);
+    }
     let node = snapshot_tree(t, src_id, new_id)?;
     let src_item = read_root_item(t, src_id)?;
     let body = snapshot_root_item(&src_item, &node, p)?;

@@ -812,3 +812,272 @@ fn drop_many_in_one_session() {
     assert_eq!(end.0, base.0, "data used back");
     assert!(end.1.abs_diff(base.1) <= 1 << 20, "metadata used {} vs {}", end.1, base.1);
 }
+
+/// Writes new data into tree `root`: a new file of 1 to 12 sectors, or a
+/// sector-aligned overwrite inside an existing one, each a new data
+/// extent with checksums (what writeback does), mirrored in `model`.
+fn write_data(t: &mut Trans<'_, Image>, dev: &rw::FileDev, root: u64, model: &mut Files, rng: &mut Rng, n: u64, i: u64) {
+    use rbtrfs_core::items_write::RegularExtent;
+    use rbtrfs_core::inode_ops::{mode, NewInode};
+    let ss = 4096u64;
+    let names: Vec<String> = model.keys().cloned().collect();
+    let (name, ino, off, len) = if names.is_empty() || rng.below(3) == 0 {
+        let name = format!("w{}.{}", n, i);
+        let attrs = NewInode { mode: mode::S_IFREG | 0o644, uid: 0, gid: 0, rdev: 0, now: now(n) };
+        let (ino, _) = inode_ops::create(t, root, 256, name.as_bytes(), &attrs).unwrap();
+        model.insert(name.clone(), Vec::new());
+        (name, ino, 0, ss * (1 + rng.below(12)))
+    } else {
+        let name = names[rng.below(names.len() as u64) as usize].clone();
+        let ino = ino_of(t, root, &name);
+        let cur = model[&name].len() as u64;
+        // Inside or just past the sectors the file has; an unaligned tail
+        // sector is rewritten whole, so start at or below it.
+        let off = rng.below(cur / ss + 1) * ss;
+        (name, ino, off, ss * (1 + rng.below(8)))
+    };
+    let data = rng.bytes(len as usize);
+    let bytenr = t.alloc_data(len, 0).unwrap();
+    let mut done = 0usize;
+    while done < data.len() {
+        let l = bytenr + done as u64;
+        let m = t.fs.chunk(l).unwrap().map(l).unwrap();
+        let k = (data.len() - done).min(m.len as usize);
+        for s in m.mirrors() {
+            use rbtrfs_core::transaction::Device;
+            dev.write_at(s.physical, &data[done..done + k]).unwrap();
+        }
+        done += k;
+    }
+    let cs = t.fs.geo.csum_type.size();
+    let mut sums = Vec::new();
+    for sector in data.chunks(ss as usize) {
+        let mut c = [0u8; 32];
+        assert!(t.fs.geo.csum_type.compute(sector, &mut c));
+        sums.extend_from_slice(&c[..cs]);
+    }
+    fi::insert_csums(t, bytenr, &sums).unwrap();
+    let e = RegularExtent { disk_bytenr: bytenr, disk_num_bytes: len, offset: 0, num_bytes: len, ram_bytes: len, ..Default::default() };
+    fi::insert_file_extent(t, root, ino, off, &e, true).unwrap();
+    let m = model.get_mut(&name).unwrap();
+    let end = (off + len) as usize;
+    if m.len() < end {
+        m.resize(end, 0);
+        inode_ops::update_inode(t, root, ino, |f| f.size = end as u64).unwrap();
+    }
+    m[off as usize..end].copy_from_slice(&data);
+}
+
+/// The seed of a randomised test: `SEED=N` replays one, otherwise a fresh
+/// one, printed so that a failure can be replayed.
+fn test_seed(what: &str) -> u64 {
+    let seed = match std::env::var("SEED") {
+        Ok(s) => s.trim().parse().unwrap_or_else(|_| panic!("SEED={} is not a number", s)),
+        Err(_) => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 % 1_000_000_007,
+    };
+    eprintln!("{}: SEED={}", what, seed);
+    seed
+}
+
+/// `RBTRFS_TEST_SIZE=full` (make check-full) or quick (make check).
+fn full_size() -> bool {
+    std::env::var("RBTRFS_TEST_SIZE").is_ok_and(|s| s == "full")
+}
+
+/// Commits if anything changed, as the kernel's commit does; the reader
+/// is opened again when the commit added chunks (new block groups).
+fn sync(fs: &mut FsState, image: &mut Image, dev: &rw::FileDev, img: &FsPath) {
+    if fs.has_changes() {
+        commit(fs, image, dev).unwrap();
+        if fs.chunks.len() != image.chunks.len() {
+            *image = Image::open(img);
+        }
+    }
+}
+
+/// Random interleavings of what the kernel does with subvolumes, in one
+/// mounted state as the kernel keeps it: changes to live trees (new data,
+/// overwrites, truncations, holes, unlinks, reflinks, xattrs), new empty
+/// subvolumes, snapshots of random live trees (read-only or not, placed in
+/// tree 5 or inside their source as fsstress places them; a commit before
+/// and after, as `commit_around`), deletes, cleaner steps of random
+/// budgets in the same transactions as the changes, commits and remounts.
+/// `btrfs check` after every commit, every live tree read back against
+/// its model; at the end everything is deleted and dropped, and the data
+/// space held by nothing is back.
+#[test]
+fn snapshot_stress() {
+    use rbtrfs_core::inode_ops::{mode, NewInode};
+    use rbtrfs_core::root_tree;
+    let seed = test_seed("snapshot_stress");
+    let rounds = if full_size() { 1500 } else { 250 };
+    let dir = Scratch::new("snap-stress");
+    let (img, files) = make_image(&dir.0, 300, seed);
+    let mut rng = Rng(seed | 1);
+    let (mut image, mut fs, mut dev) = open_rw(&img);
+    let base = used(&fs);
+    let mut models: BTreeMap<u64, Files> = BTreeMap::new();
+    models.insert(objectid::FS_TREE, files);
+    // Subvolume -> the tree whose top directory names it.
+    let mut parent: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut readonly = std::collections::BTreeSet::new();
+    let mut dead: Vec<u64> = Vec::new();
+    let mut made = 0u64;
+    let mut commits = 0u64;
+    let check = |image: &Image, fs: &mut FsState, models: &BTreeMap<u64, Files>, what: &str| {
+        btrfs_check(&img);
+        for (&tree, m) in models.iter() {
+            same(&read_files(image, fs, tree), m, &format!("tree {} {}", tree, what));
+        }
+    };
+    let name_of = |id: u64| format!("sv{}", id);
+    for round in 0..rounds {
+        let n = 1000 + round;
+        let live: Vec<u64> = models.keys().copied().collect();
+        let writable: Vec<u64> = live.iter().copied().filter(|id| !readonly.contains(id)).collect();
+        let pick = |rng: &mut Rng, v: &[u64]| v[rng.below(v.len() as u64) as usize];
+        match rng.below(100) {
+            0..=29 => {
+                let root = pick(&mut rng, &writable);
+                let mut m = models.remove(&root).unwrap();
+                let count = 1 + rng.below(40) as usize;
+                println!("{}: mutate {} x{}", round, root, count);
+                {
+                    let mut t = Trans::new(&mut fs, &image).unwrap();
+                    mutate(&mut t, root, &mut m, &mut rng, count, n);
+                }
+                models.insert(root, m);
+            }
+            30..=47 => {
+                let root = pick(&mut rng, &writable);
+                let mut m = models.remove(&root).unwrap();
+                println!("{}: write {}", round, root);
+                {
+                    let mut t = Trans::new(&mut fs, &image).unwrap();
+                    for i in 0..1 + rng.below(8) {
+                        write_data(&mut t, &dev, root, &mut m, &mut rng, n, i);
+                    }
+                }
+                models.insert(root, m);
+            }
+            48..=59 if models.len() < 14 => {
+                // A snapshot (of any live tree) or a new empty subvolume
+                // (in a writable one), named in tree 5 or in its source.
+                let snap = rng.below(3) != 0;
+                let src = if snap { pick(&mut rng, &live) } else { pick(&mut rng, &writable) };
+                let at = if readonly.contains(&src) || rng.below(2) == 0 { objectid::FS_TREE } else { src };
+                let ro = snap && rng.below(2) == 0;
+                sync(&mut fs, &mut image, &dev, &img);
+                let id = {
+                    let mut t = Trans::new(&mut fs, &image).unwrap();
+                    let id = root_tree::find_free_objectid(&t).unwrap();
+                    let uuid = [(id % 251) as u8; 16];
+                    let name = name_of(id);
+                    if snap {
+                        let p = SnapshotParams { uuid, readonly: ro, otime: now(n), ctransid: 0, ctime: now(n) };
+                        snapshot::create_snapshot(&mut t, src, id, &p).unwrap();
+                        let loc = Key::new(id, key_type::ROOT_ITEM, u64::MAX);
+                        root_tree::link_names(&mut t, id, &uuid, loc, (at, 256), name.as_bytes(), now(n)).unwrap();
+                    } else {
+                        let attrs = NewInode { mode: mode::S_IFDIR | 0o755, uid: 0, gid: 0, rdev: 0, now: now(n) };
+                        let node = root_tree::new_subvol_tree(&mut t, id, &attrs).unwrap();
+                        let item = root_tree::subvol_root_item(&node, t.fs.transid(), t.fs.geo.nodesize, uuid, now(n));
+                        root_tree::link_subvol(&mut t, id, &item, (at, 256), name.as_bytes(), now(n)).unwrap();
+                    }
+                    id
+                };
+                println!("{}: {} {} -> {} in {} ro {}", round, if snap { "snapshot" } else { "subvol" }, src, id, at, ro);
+                if snap {
+                    sync(&mut fs, &mut image, &dev, &img);
+                }
+                let m = if snap { models[&src].clone() } else { Files::new() };
+                models.insert(id, m);
+                parent.insert(id, at);
+                if ro {
+                    readonly.insert(id);
+                }
+                made += 1;
+            }
+            60..=67 if live.len() > 1 => {
+                let id = pick(&mut rng, &live[1..]);
+                if parent.values().any(|&p| p == id) {
+                    // Subvolumes inside: ENOTEMPTY.
+                    continue;
+                }
+                println!("{}: delete {}", round, id);
+                {
+                    let mut t = Trans::new(&mut fs, &image).unwrap();
+                    let at = parent[&id];
+                    root_tree::unlink_subvol(&mut t, id, (at, 256), name_of(id).as_bytes(), now(n)).unwrap();
+                    // A file still open in it cannot be snapshotted.
+                    let p = SnapshotParams { uuid: [1; 16], readonly: false, otime: now(n), ctransid: 0, ctime: now(n) };
+                    assert_eq!(snapshot::create_snapshot(&mut t, id, 1 << 40, &p).unwrap_err(), rbtrfs_core::error::ENOENT);
+                }
+                models.remove(&id);
+                parent.remove(&id);
+                readonly.remove(&id);
+                dead.push(id);
+            }
+            68..=84 if !dead.is_empty() => {
+                // The cleaner takes the first dead tree; sometimes a later
+                // one (after a remount the order may differ).
+                let k = if rng.below(4) == 0 { rng.below(dead.len() as u64) as usize } else { 0 };
+                let id = dead[k];
+                let budget = 1 + rng.below(64);
+                let done = {
+                    let mut t = Trans::new(&mut fs, &image).unwrap();
+                    snapshot::drop_tree_step(&mut t, id, budget).unwrap_or_else(|e| panic!("drop {} step: {:?}", id, e))
+                };
+                println!("{}: drop step {} budget {} done {}", round, id, budget, done);
+                if done {
+                    dead.remove(k);
+                }
+                if rng.below(2) == 0 {
+                    sync(&mut fs, &mut image, &dev, &img);
+                    commits += 1;
+                    check(&image, &mut fs, &models, &format!("after a cleaner step, round {}", round));
+                }
+            }
+            85..=94 => {
+                println!("{}: commit", round);
+                sync(&mut fs, &mut image, &dev, &img);
+                commits += 1;
+                check(&image, &mut fs, &models, &format!("after commit, round {}", round));
+            }
+            95..=99 => {
+                println!("{}: remount", round);
+                sync(&mut fs, &mut image, &dev, &img);
+                drop(fs);
+                drop(image);
+                drop(dev);
+                (image, fs, dev) = open_rw(&img);
+                check(&image, &mut fs, &models, &format!("after remount, round {}", round));
+            }
+            _ => {}
+        }
+    }
+    // Everything but tree 5 goes, innermost first.
+    while let Some(&id) = parent.keys().find(|&&id| !parent.values().any(|&p| p == id)) {
+        let mut t = Trans::new(&mut fs, &image).unwrap();
+        root_tree::unlink_subvol(&mut t, id, (parent[&id], 256), name_of(id).as_bytes(), now(9999)).unwrap();
+        parent.remove(&id);
+        models.remove(&id);
+        dead.push(id);
+    }
+    while let Some(&id) = dead.first() {
+        let done = {
+            let mut t = Trans::new(&mut fs, &image).unwrap();
+            snapshot::drop_tree_step(&mut t, id, 200).unwrap()
+        };
+        sync(&mut fs, &mut image, &dev, &img);
+        if done {
+            dead.remove(0);
+        }
+    }
+    check(&image, &mut fs, &models, "at the end");
+    eprintln!("snapshot_stress: {} rounds, {} commits, {} subvolumes made", rounds, commits, made);
+    // Tree 5 changed too, so only the data no tree holds any more is back:
+    // what tree 5 still has is at most what it wrote.
+    let end = used(&fs);
+    assert!(end.0 <= base.0 + models[&objectid::FS_TREE].values().map(|v| v.len() as u64 + 4096).sum::<u64>());
+}
