@@ -39,6 +39,10 @@ if [ "$MODE" = host ] || [ "$MODE" = all ]; then
         /unsafe \{|unsafe impl/ { if (!safety && $0 !~ /SAFETY/) print FILENAME":"FNR": "$0 }
         { safety=0 }' "$TOP"/rust/*.rs "$T"/selftest/*.rs | grep -v 'rust/bindings.rs' || true)
     if [ -z "$undoc" ]; then pass "unsafe blocks documented"; else echo "$undoc"; fail "undocumented unsafe"; fi
+    echo "== host: the repository tracks only the known top-level layout"
+    stray=$(cd "$TOP" && git ls-files | cut -d/ -f1 | sort -u \
+        | grep -vxE 'Makefile|Kbuild|Cargo\.toml|rust|fs|Documentation|tools|README\.md|\..*' || true)
+    if [ -z "$stray" ]; then pass "top-level layout"; else echo "$stray"; fail "files outside the known layout"; fi
 fi
 
 if [ "$MODE" = guest ] || [ "$MODE" = all ]; then
