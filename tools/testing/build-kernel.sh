@@ -4,7 +4,18 @@
 # The build directory is keyed by kernel version + config fragments + rustc + bindgen,
 # so a second run on the same machine reuses it, and any change to those rebuilds.
 set -euo pipefail
-FLAVOUR=${1:?usage: build-kernel.sh debug|plain}
+# usage: the header comment above, without its '#'s.
+usage() { awk 'NR > 1 && !/^#/ {exit} NR > 1 && !/SPDX-License/' "$0" | sed 's/^# \{0,1\}//'; }
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -h|--help) usage; exit 0 ;;
+        --) shift; break ;;
+        -*) echo "build-kernel.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+        *) break ;;
+    esac
+done
+[ $# = 1 ] || { usage >&2; exit 2; }
+FLAVOUR=$1
 HERE=$(cd "$(dirname "$0")" && pwd)
 CACHE=${RBTRFS_CACHE:-$HOME/.cache/rbtrfs}
 export PATH="$HOME/.cargo/bin:$PATH"

@@ -5,7 +5,18 @@
 # its own copy of the sources under build/<flavour>/ (rsync keeps mtimes, so
 # rebuilds are incremental).
 set -euo pipefail
-FLAVOUR=${1:?usage: build-module.sh debug|plain}
+# usage: the header comment above, without its '#'s.
+usage() { awk 'NR > 1 && !/^#/ {exit} NR > 1 && !/SPDX-License/' "$0" | sed 's/^# \{0,1\}//'; }
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -h|--help) usage; exit 0 ;;
+        --) shift; break ;;
+        -*) echo "build-module.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+        *) break ;;
+    esac
+done
+[ $# = 1 ] || { usage >&2; exit 2; }
+FLAVOUR=$1
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 KDIR=$("$TOP/tools/testing/build-kernel.sh" "$FLAVOUR" | tail -1)
 OUT=$TOP/build/$FLAVOUR

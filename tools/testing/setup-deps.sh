@@ -3,7 +3,16 @@
 # each step checks whether its result is already there and skips if so.
 #   apt packages, rust-src, bindgen-cli (pinned), virtme-ng (pinned, in a venv).
 # The kernel itself is built by tools/testing/build-kernel.sh.
+#   usage: setup-deps.sh  (takes no arguments)
 set -euo pipefail
+# usage: the header comment above, without its '#'s.
+usage() { awk 'NR > 1 && !/^#/ {exit} NR > 1 && !/SPDX-License/' "$0" | sed 's/^# \{0,1\}//'; }
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -h|--help) usage; exit 0 ;;
+        *) echo "setup-deps.sh: unknown argument $1 (it takes none)" >&2; usage >&2; exit 2 ;;
+    esac
+done
 
 CACHE=${RBTRFS_CACHE:-$HOME/.cache/rbtrfs}
 BINDGEN_VERSION=0.73.2   # reference.md: what `cargo install bindgen-cli --locked` gives

@@ -23,12 +23,19 @@ TOP=$(cd "$(dirname "$0")/../../.." && pwd)
 T=$TOP/tools/testing
 B=$T/bench
 MODE=full; FLAVOUR=plain; OUT=$TOP/build/bench
+# usage: the header comment above, without its '#'s.
+usage() { awk 'NR > 1 && !/^#/ {exit} NR > 1 && !/SPDX-License/' "$0" | sed 's/^# \{0,1\}//'; }
+bad_usage() { echo "bench.sh: $*" >&2; usage >&2; exit 2; }
 while [ $# -gt 0 ]; do
+    case "$1" in
+        --flavour|--out) [ $# -ge 2 ] || bad_usage "$1 needs a value" ;;
+    esac
     case "$1" in
         --smoke) MODE=smoke; shift ;;
         --flavour) FLAVOUR=$2; shift 2 ;;
         --out) OUT=$2; shift 2 ;;
-        *) sed -n '3,22p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+        -h|--help) usage; exit 0 ;;
+        *) bad_usage "unknown argument $1" ;;
     esac
 done
 mkdir -p "$OUT"

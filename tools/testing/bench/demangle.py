@@ -13,6 +13,7 @@ consts are left out of the output; generic arguments are kept, but a type
 path inside them is shortened to its last component, to keep names short.
 Anything it cannot parse is left as it was.
 """
+import argparse
 import re
 import sys
 
@@ -222,10 +223,15 @@ def fix(text):
 
 
 def main():
-    if len(sys.argv) == 1:
+    ap = argparse.ArgumentParser(description=__doc__, allow_abbrev=False,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("files", metavar="FILE", nargs="*",
+                    help="rewritten in place; with none, stdin to stdout")
+    args = ap.parse_args()
+    if not args.files:
         sys.stdout.write(fix(sys.stdin.read()))
         return
-    for f in sys.argv[1:]:
+    for f in args.files:
         with open(f) as fh:
             t = fh.read()
         with open(f, "w") as fh:

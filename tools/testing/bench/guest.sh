@@ -26,8 +26,19 @@
 # recovery in bench.sh), and size overrides BENCH_SEQ_MB, BENCH_RAND_FILE_MB,
 # BENCH_RAND_IO_MB, BENCH_META_FILES, BENCH_META_DIRS, BENCH_SNAP_FILES.
 set -uo pipefail
+# usage: the header comment above, without its '#'s.
+usage() { awk 'NR > 1 && !/^#/ {exit} NR > 1 && !/SPDX-License/' "$0" | sed 's/^# \{0,1\}//'; }
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -h|--help) usage; exit 0 ;;
+        --) shift; break ;;
+        -*) echo "guest.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+        *) break ;;
+    esac
+done
+[ $# = 1 ] || { usage >&2; exit 2; }
 HERE=$(cd "$(dirname "$0")" && pwd)
-OUT=${1:?usage: guest.sh OUTDIR}
+OUT=$1
 MODE=${BENCH_MODE:-full}
 if [ "$MODE" = smoke ]; then
     d_reps=1 d_seq=16 d_rfile=16 d_rio=2 d_mfiles=1000 d_mdirs=10 d_sfiles=1000

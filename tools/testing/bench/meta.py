@@ -13,13 +13,20 @@ Phases that change the namespace end with sync(), so the time includes making
 the change durable. Prints the phase's elapsed seconds (no interpreter start-up
 in it) as its last line.
 """
+import argparse
 import os
-import sys
 import time
 
 
 def main():
-    phase, top, nfiles, ndirs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    ap = argparse.ArgumentParser(description=__doc__, allow_abbrev=False,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("phase", choices=["create", "stat", "rename", "unlink"])
+    ap.add_argument("dir", metavar="DIR")
+    ap.add_argument("nfiles", metavar="NFILES", type=int)
+    ap.add_argument("ndirs", metavar="NDIRS", type=int)
+    args = ap.parse_args()
+    phase, top, nfiles, ndirs = args.phase, args.dir, args.nfiles, args.ndirs
     dirs = [os.path.join(top, f"d{d:03d}") for d in range(ndirs)]
     names = [os.path.join(dirs[i % ndirs], f"f{i:06d}") for i in range(nfiles)]
     renamed = [os.path.join(dirs[i % ndirs], f"r{i:06d}") for i in range(nfiles)]
@@ -42,8 +49,6 @@ def main():
         for n in renamed:
             os.unlink(n)
         os.sync()
-    else:
-        sys.exit(f"meta.py: unknown phase {phase}")
     print(f"{time.monotonic() - start:.3f}")
 
 

@@ -11,17 +11,21 @@ make about 160 MiB), text-like content, plus a symlink every 500 files.
 The same N and seed always give the same bytes. Written straight into the
 tar stream: nothing is created on the host's filesystem but OUT.tar.
 """
+import argparse
 import io
 import math
 import random
-import sys
 import tarfile
 
 
 def main():
-    out = sys.argv[1]
-    nfiles = int(sys.argv[sys.argv.index("--files") + 1])
-    seed = int(sys.argv[sys.argv.index("--seed") + 1]) if "--seed" in sys.argv else 1
+    ap = argparse.ArgumentParser(description=__doc__, allow_abbrev=False,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("out", metavar="OUT.tar")
+    ap.add_argument("--files", metavar="N", type=int, required=True)
+    ap.add_argument("--seed", metavar="S", type=int, default=1)
+    args = ap.parse_args()
+    out, nfiles, seed = args.out, args.files, args.seed
     rnd = random.Random(seed)
     words = [("".join(rnd.choice("abcdefghijklmnopqrstuvwxyz_") for _ in range(rnd.randint(2, 10))))
              for _ in range(2000)]

@@ -17,6 +17,7 @@ between medians.
 where it applies, for the raw disk, and every btrfs check and dmesg check
 passed. Timings never matter to it.
 """
+import argparse
 import datetime
 import json
 import math
@@ -46,10 +47,6 @@ ROWS = [
 # Rows rbtrfs may report as n/a without failing --require-complete.
 NA_OK = {"snap_create", "snap_delete"}
 IMPLS = ("rbtrfs", "cbtrfs", "raw")
-
-
-def arg(name, default=None):
-    return sys.argv[sys.argv.index(name) + 1] if name in sys.argv else default
 
 
 def fmt(v):
@@ -161,10 +158,24 @@ def host_machine():
     return {"nproc": os.cpu_count(), "cpu": cpu, "virt": "QEMU TCG (no KVM)", "host": platform.node()}
 
 
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__, allow_abbrev=False,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--raw", metavar="DIR", required=True, help="the guest's output (guest.sh OUTDIR)")
+    ap.add_argument("--out", metavar="DIR", required=True, help="where the report goes")
+    ap.add_argument("--elapsed", metavar="S", type=int, default=0, help="wall time of the run")
+    ap.add_argument("--vm-rc", metavar="N", type=int, default=0, help="the guest's exit status")
+    ap.add_argument("--boots", metavar="N", type=int, default=1, help="guests booted")
+    ap.add_argument("--flavour", metavar="F", default="plain", help="kernel flavour")
+    ap.add_argument("--require-complete", action="store_true", help="the smoke test's verdict (above)")
+    return ap.parse_args()
+
+
 def main():
-    raw, out = arg("--raw"), arg("--out")
-    elapsed = int(arg("--elapsed", "0"))
-    vm_rc = int(arg("--vm-rc", "0"))
+    args = parse_args()
+    raw, out = args.raw, args.out
+    elapsed = args.elapsed
+    vm_rc = args.vm_rc
     meta = {}
     try:
         meta = json.load(open(os.path.join(raw, "meta.json")))
@@ -207,12 +218,12 @@ def main():
     machine.update({"guest_cpus": meta.get("guest", {}).get("cpus"),
                     "guest_mem_mib": meta.get("guest", {}).get("mem_mib"),
                     "guest_kernel": meta.get("guest", {}).get("kernel"),
-                    "flavour": arg("--flavour", "plain")})
+                    "flavour": args.flavour})
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     bad_checks = [c for c in checks if not c["ok"]]
     result = {"date": date, "machine": machine, "mode": meta.get("mode"), "reps": reps,
               "sizes": meta.get("sizes"), "tools": meta.get("tools"), "guest": meta.get("guest"),
-              "elapsed_s": elapsed, "guest_exit": vm_rc, "guest_boots": int(arg("--boots", "1")),
+              "elapsed_s": elapsed, "guest_exit": vm_rc, "guest_boots": args.boots,
               "ratio_definition": "> 1.0 means rbtrfs is faster: rbtrfs/C for MiB/s and IOPS, C/rbtrfs for seconds",
               "rows": rows, "checks": checks}
     os.makedirs(out, exist_ok=True)
@@ -242,7 +253,7 @@ def main():
               + ("." if not bad_checks else "; problems:"))
     for c in bad_checks:
         md.append(f"- {c['impl']} {c['workload']}: {c['check']}: {c['detail']}")
-    boots = int(arg("--boots", "1"))
+    boots = args.boots
     if vm_rc:
         md.append(f"- the guest exited {vm_rc} (124: killed at the timeout)"
                   + (f"; {boots} guests booted in all, each going on with the workloads left" if boots > 1 else ""))
@@ -253,7 +264,7 @@ def main():
     print(table, end="")
     print(f"wrote {out}/results.json, table.md, ratios.svg")
 
-    if "--require-complete" in sys.argv:
+    if args.require_complete:
         problems = []
         if vm_rc:
             problems.append(f"guest exited {vm_rc}")

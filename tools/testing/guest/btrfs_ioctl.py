@@ -328,3 +328,11 @@ def fsgetxattr(fd):
     b = bytearray(28)
     fcntl.ioctl(fd, FS_IOC_FSGETXATTR, b, True)
     return struct.unpack_from("<IIIII", b)
+
+
+if __name__ == "__main__":
+    # A module, not a command: only --help (and refusing anything else).
+    import argparse
+    argparse.ArgumentParser(description=__doc__ + "\n\nImport it; run alone it does nothing.",
+                            formatter_class=argparse.RawDescriptionHelpFormatter,
+                            allow_abbrev=False).parse_args()

@@ -14,7 +14,7 @@ FS_IOC_FSGETXATTR/FSSETXATTR, chattr/lsattr), step by step:
   ro MNT            on a read-only mount: reading works, changing is EROFS
 
 Exit status 1 on the first failure, which is printed."""
-import errno, fcntl, os, struct, subprocess, sys
+import argparse, errno, fcntl, os, struct, subprocess, sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import btrfs_ioctl as B
 
@@ -238,4 +238,10 @@ def cmd_ro(mnt):
 
 
 if __name__ == "__main__":
-    {"root": cmd_root, "unpriv": cmd_unpriv, "after": cmd_after, "ro": cmd_ro}[sys.argv[1]](sys.argv[2])
+    CMDS = {"root": cmd_root, "unpriv": cmd_unpriv, "after": cmd_after, "ro": cmd_ro}
+    ap = argparse.ArgumentParser(description=__doc__, allow_abbrev=False,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("cmd", choices=list(CMDS))
+    ap.add_argument("mnt", metavar="MNT")
+    args = ap.parse_args()
+    CMDS[args.cmd](args.mnt)

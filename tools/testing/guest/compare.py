@@ -11,6 +11,7 @@ usage: compare.py [--mkfs-rootdir] SRC DST
   limitations, visible in dump-tree): mtimes compare to the second, device
   numbers are not compared. Trees written by a kernel compare exactly.
 """
+import argparse
 import hashlib
 import os
 import stat
@@ -60,9 +61,15 @@ def describe(path, st):
 
 def main():
     global MKFS
-    args = [a for a in sys.argv[1:] if a != "--mkfs-rootdir"]
-    MKFS = "--mkfs-rootdir" in sys.argv
-    src, dst = args[0], args[1]
+    ap = argparse.ArgumentParser(description=__doc__, allow_abbrev=False,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mkfs-rootdir", action="store_true",
+                    help="DST is a mount of an image made by mkfs.btrfs --rootdir (see above)")
+    ap.add_argument("src", metavar="SRC")
+    ap.add_argument("dst", metavar="DST")
+    args = ap.parse_intermixed_args()
+    MKFS = args.mkfs_rootdir
+    src, dst = args.src, args.dst
     bad = 0
     n = 0
     for dirpath, dirnames, filenames in os.walk(src):

@@ -5,6 +5,14 @@
 # (verify_cbtrfs_reads_compressed_image) are all rebuilt from here. Each
 # algorithm's directory on the image holds the same tree, so one reference
 # directory stands for all three.
+#   usage: source compressed.sh   (from a guest test; run alone, only --help)
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+    case "${1:-}" in
+        -h|--help) awk '!/^#/ {exit} !/SPDX-License/' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "compressed.sh: a library for the guest tests: source it, do not run it" >&2; exit 2 ;;
+    esac
+fi
 
 COMPRESS_ALGOS="zlib lzo zstd"
 # Every file and directory gets this time, so copies compare equal.

@@ -9,6 +9,7 @@ a non-zero offset (split or partly overwritten extents) and distinct disk
 extents. --require: exit 1 unless zlib, lzo and zstd each have regular,
 inline and non-zero-offset items.
 """
+import argparse
 import re
 import sys
 
@@ -16,6 +17,11 @@ NAMES = {1: "zlib", 2: "lzo", 3: "zstd"}
 
 
 def main():
+    ap = argparse.ArgumentParser(description=__doc__, allow_abbrev=False,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--require", action="store_true",
+                    help="exit 1 unless zlib, lzo and zstd each have every kind of item")
+    args = ap.parse_args()
     stats = {t: {"regular": 0, "inline": 0, "offset": 0, "extents": set()} for t in NAMES}
     disk = off = None
     for line in sys.stdin:
@@ -46,7 +52,7 @@ def main():
         print(f"{name}: {s['regular']} regular items ({len(s['extents'])} extents, "
               f"{s['offset']} with offset != 0), {s['inline']} inline items")
         ok = ok and s["regular"] > 0 and s["inline"] > 0 and s["offset"] > 0
-    if "--require" in sys.argv and not ok:
+    if args.require and not ok:
         print("some algorithm lacks regular, inline or offset != 0 compressed items")
         sys.exit(1)
 

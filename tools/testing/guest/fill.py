@@ -12,6 +12,7 @@ be checked without keeping its data. A write that gets ENOSPC leaves the file
 at the size the writes reached (write() reports what it accepted, all of
 which must reach the disk: fsync after ENOSPC must succeed).
 """
+import argparse
 import errno
 import hashlib
 import os
@@ -94,13 +95,22 @@ def verify(d, manifest):
 
 
 def main():
-    if len(sys.argv) == 6 and sys.argv[1] == "write":
-        write(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
-    elif len(sys.argv) == 4 and sys.argv[1] == "verify":
-        sys.exit(0 if verify(sys.argv[2], sys.argv[3]) else 1)
+    ap = argparse.ArgumentParser(description=__doc__, allow_abbrev=False,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="write|verify")
+    w = sub.add_parser("write", allow_abbrev=False, help="write DIR/PREFIX<i> until ENOSPC")
+    w.add_argument("dir", metavar="DIR")
+    w.add_argument("prefix", metavar="PREFIX")
+    w.add_argument("count", metavar="COUNT", type=int)
+    w.add_argument("size_mib", metavar="SIZE_MIB", type=int)
+    v = sub.add_parser("verify", allow_abbrev=False, help="check the files a manifest lists")
+    v.add_argument("dir", metavar="DIR")
+    v.add_argument("manifest", metavar="MANIFEST")
+    args = ap.parse_args()
+    if args.cmd == "write":
+        write(args.dir, args.prefix, args.count, args.size_mib)
     else:
-        print(__doc__, file=sys.stderr)
-        sys.exit(2)
+        sys.exit(0 if verify(args.dir, args.manifest) else 1)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ whenever their argument is readable (C btrfs's order of checks), and so is
 changing the flags of a file one does not own; every 500 calls FS_INFO
 still gives the same fsid and TREE_SEARCH of the root tree still ends.
 Prints a count per command and errno; exit status 1 on a failed check."""
-import collections, ctypes, errno, os, random, struct, sys
+import argparse, collections, ctypes, errno, os, random, struct, sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import btrfs_ioctl as B
 
@@ -243,8 +243,16 @@ class Fuzzer:
 
 
 def main():
-    d, iters, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3], 0)
-    f = Fuzzer(d, seed, "--unprivileged" in sys.argv)
+    ap = argparse.ArgumentParser(description=__doc__, allow_abbrev=False,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("dir", metavar="DIR")
+    ap.add_argument("iters", metavar="ITERS", type=int)
+    ap.add_argument("seed", metavar="SEED", type=lambda s: int(s, 0), help="0x.. allowed")
+    ap.add_argument("--unprivileged", action="store_true",
+                    help="running as an unprivileged user: expect EPERM where C btrfs gives it")
+    args = ap.parse_args()
+    d, iters, seed = args.dir, args.iters, args.seed
+    f = Fuzzer(d, seed, args.unprivileged)
     for i in range(iters):
         f.one()
         if i % 500 == 499:
@@ -265,4 +273,5 @@ def main():
     sys.exit(1 if f.failures else 0)
 
 
-main()
+if __name__ == "__main__":
+    main()

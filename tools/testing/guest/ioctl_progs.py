@@ -14,7 +14,7 @@ what btrfs-progs reads from the device itself (dump-super, dump-tree):
   unpriv MNT            what an unprivileged caller may and may not do.
 
 Exit status 1 on the first mismatch, which is printed."""
-import errno, os, random, re, struct, subprocess, sys
+import argparse, errno, os, random, re, struct, subprocess, sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import btrfs_ioctl as B
 
@@ -416,8 +416,17 @@ def cmd_unpriv(mnt):
 
 
 if __name__ == "__main__":
-    what = sys.argv[1]
-    if what == "unpriv":
-        cmd_unpriv(sys.argv[2])
+    ap = argparse.ArgumentParser(description=__doc__, allow_abbrev=False,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="what", required=True, metavar="info|search|sync|subvol|unpriv")
+    DEV_MNT = {"info": cmd_info, "search": cmd_search, "sync": cmd_sync, "subvol": cmd_subvol}
+    for name in DEV_MNT:
+        p = sub.add_parser(name, allow_abbrev=False)
+        p.add_argument("dev", metavar="DEV")
+        p.add_argument("mnt", metavar="MNT")
+    sub.add_parser("unpriv", allow_abbrev=False).add_argument("mnt", metavar="MNT")
+    args = ap.parse_args()
+    if args.what == "unpriv":
+        cmd_unpriv(args.mnt)
     else:
-        {"info": cmd_info, "search": cmd_search, "sync": cmd_sync, "subvol": cmd_subvol}[what](sys.argv[2], sys.argv[3])
+        DEV_MNT[args.what](args.dev, args.mnt)

@@ -73,7 +73,8 @@ def errno_of(f):
     return 0
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, allow_abbrev=False,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dump"); ap.add_argument("mnt")
     ap.add_argument("--passes", type=int, default=1)
     ap.add_argument("--progs", type=int, default=0, help="also check N addresses with btrfs-progs")

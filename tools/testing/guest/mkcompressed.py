@@ -15,9 +15,9 @@ aligned and unaligned chunks over the compressed files `overwritten` and
 items with offset != 0 and split compressed extents exist. The same
 commands on another filesystem build the reference.
 """
+import argparse
 import os
 import random
-import sys
 
 
 def text(n, salt):
@@ -67,8 +67,12 @@ def overwrite(d):
 
 
 def main():
-    cmd, d = sys.argv[1], sys.argv[2]
-    {"base": base, "overwrite": overwrite}[cmd](d)
+    ap = argparse.ArgumentParser(description=__doc__, allow_abbrev=False,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("cmd", choices=["base", "overwrite"])
+    ap.add_argument("dir", metavar="DIR")
+    args = ap.parse_args()
+    {"base": base, "overwrite": overwrite}[args.cmd](args.dir)
 
 
 if __name__ == "__main__":

@@ -8,24 +8,35 @@ exactly a sector, multi-extent), sparse files, symlinks (short and long),
 hard links, fifos, sockets, device nodes, xattrs (many, long values), 255-byte
 and non-ASCII names, odd modes, owners and nanosecond timestamps.
 """
+import argparse
 import os
 import random
 import socket
 import stat
-import sys
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, allow_abbrev=False,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("root", metavar="DIR", help="output directory (created if missing)")
+    ap.add_argument("--files", type=int, default=200, metavar="N",
+                    help="files in DIR/wide (default 200)")
+    ap.add_argument("--seed", type=int, default=1, metavar="S", help="random seed (default 1)")
+    ap.add_argument("--small", action="store_true",
+                    help="no file over 200 KB: for many image copies")
+    return ap.parse_args(argv)
 
 
 def main():
-    root = sys.argv[1]
-    nfiles = int(sys.argv[sys.argv.index("--files") + 1]) if "--files" in sys.argv else 200
-    seed = int(sys.argv[sys.argv.index("--seed") + 1]) if "--seed" in sys.argv else 1
+    args = parse_args()
+    root, nfiles, seed = args.root, args.files, args.seed
     rnd = random.Random(seed)
     os.makedirs(root, exist_ok=True)
 
     def data(n):
         return rnd.randbytes(n)
 
-    small = "--small" in sys.argv   # no file over 200 KB: for many image copies
+    small = args.small   # no file over 200 KB: for many image copies
     sizes = [0, 1, 100, 2047, 2048, 4095, 4096, 4097, 8191, 65536, 100000, 1 << 20, (5 << 20) + 13]
     if small:
         sizes = [n for n in sizes if n <= 200000]

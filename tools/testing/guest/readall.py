@@ -7,6 +7,7 @@ usage: readall.py DIR     prints "entries N errors M: <errno names>"; exit 0
                           unless an error other than EIO/EUCLEAN/ENOENT/
                           EOPNOTSUPP/ENODATA/ENAMETOOLONG occurred (exit 2)
 """
+import argparse
 import errno
 import os
 import stat
@@ -17,6 +18,10 @@ CAP = 4 << 20
 
 
 def main():
+    ap = argparse.ArgumentParser(description=__doc__, allow_abbrev=False,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("dir", metavar="DIR")
+    args = ap.parse_args()
     n, errs, bad = 0, {}, []
 
     def note(e, where):
@@ -24,7 +29,7 @@ def main():
         if e.errno not in OK:
             bad.append(f"{where}: {e}")
 
-    stack = [sys.argv[1]]
+    stack = [args.dir]
     while stack:
         d = stack.pop()
         try:

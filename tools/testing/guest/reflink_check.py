@@ -9,6 +9,7 @@ usage: reflink_check.py ops MNT REF MNT2   clones/dedupes on MNT, the same
        reflink_check.py ro MNT REF         dedupe on a read-only mount
 Every step compares the files touched with their REF copies.
 """
+import argparse
 import errno
 import fcntl
 import os
@@ -293,17 +294,19 @@ def ro(mnt, ref):
 
 
 def main():
-    cmd = sys.argv[1]
-    if cmd == "ops":
-        ops(*sys.argv[2:5])
-    elif cmd == "refs":
-        refs(*sys.argv[2:4])
-    elif cmd == "overwrite":
-        overwrite(*sys.argv[2:4])
-    elif cmd == "ro":
-        ro(*sys.argv[2:4])
-    else:
-        fail("unknown command " + cmd)
+    ap = argparse.ArgumentParser(description=__doc__, allow_abbrev=False,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="ops|refs|overwrite|ro")
+    # command: (function, its arguments)
+    cmds = {"ops": (ops, ["MNT", "REF", "MNT2"]), "refs": (refs, ["FSDUMP", "EXTDUMP"]),
+            "overwrite": (overwrite, ["MNT", "REF"]), "ro": (ro, ["MNT", "REF"])}
+    for name, (_, params) in cmds.items():
+        p = sub.add_parser(name, allow_abbrev=False)
+        for a in params:
+            p.add_argument(a)
+    args = ap.parse_args()
+    fn, params = cmds[args.cmd]
+    fn(*(getattr(args, a) for a in params))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,17 @@
 # its own shell with a cleared dmesg, prints PASS/FAIL per test and a final
 # "N passed, M failed" line. Exits non-zero if any test failed.
 #   usage (inside vm-run): tools/testing/guest/run.sh [NAME...]
+usage() { awk 'NR > 1 && !/^#/ {exit} NR > 1 && !/SPDX-License/' "$0" | sed 's/^# \{0,1\}//'; }
+names=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -h|--help) usage; exit 0 ;;
+        --) shift; names+=("$@"); break ;;
+        -*) echo "run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+        *) names+=("$1"); shift ;;
+    esac
+done
+set -- "${names[@]}"
 HERE=$(cd "$(dirname "$0")" && pwd)
 if [ $# -gt 0 ]; then
     tests=(); for n in "$@"; do tests+=("$HERE/tests/$n.sh"); done

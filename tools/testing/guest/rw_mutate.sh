@@ -5,6 +5,17 @@
 # equal (names, modes, owners, times, xattrs, links and every byte).
 #   usage: rw_mutate.sh DIR
 set -euo pipefail
+# usage: the header comment above, without its '#'s.
+usage() { awk 'NR > 1 && !/^#/ {exit} NR > 1 && !/SPDX-License/' "$0" | sed 's/^# \{0,1\}//'; }
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -h|--help) usage; exit 0 ;;
+        --) shift; break ;;
+        -*) echo "rw_mutate.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+        *) break ;;
+    esac
+done
+[ $# = 1 ] || { usage >&2; exit 2; }
 D=$1
 cd "$D"
 # New files of every size class, directories, links.

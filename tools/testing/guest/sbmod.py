@@ -8,8 +8,8 @@ usage: sbmod.py DEV OFFSET:FMT:VALUE ... [--no-reseal]
   include/uapi/linux/btrfs_tree.h. Used by guest tests to make precise
   corruptions that only the field checks (not the checksum) can catch.
 """
+import argparse
 import struct
-import sys
 
 POLY = 0x82F63B78
 TABLE = []
@@ -28,9 +28,14 @@ def crc32c(data):
 
 
 def main():
-    args = [a for a in sys.argv[1:] if a != "--no-reseal"]
-    reseal = "--no-reseal" not in sys.argv
-    dev, edits = args[0], args[1:]
+    ap = argparse.ArgumentParser(description=__doc__, allow_abbrev=False,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--no-reseal", dest="reseal", action="store_false",
+                    help="leave the checksum as it is")
+    ap.add_argument("dev", metavar="DEV")
+    ap.add_argument("edits", metavar="OFFSET:FMT:VALUE", nargs="*")
+    args = ap.parse_intermixed_args()
+    reseal, dev, edits = args.reseal, args.dev, args.edits
     with open(dev, "r+b") as f:
         f.seek(65536)
         sb = bytearray(f.read(4096))

@@ -13,9 +13,9 @@ mtime derived from ROUND, so two identical trees stay identical to
 compare.py, whose mtime check is exact. Data is derived from ROUND and the
 op number, never from the tree's contents.
 """
+import argparse
 import os
 import random
-import sys
 
 
 def listing(root):
@@ -36,8 +36,13 @@ def data(rnd, n):
 
 
 def main():
-    root, rnd_no = sys.argv[1], int(sys.argv[2])
-    nops = int(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[3] == "--ops" else 60
+    ap = argparse.ArgumentParser(description=__doc__, allow_abbrev=False,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("dir", metavar="DIR")
+    ap.add_argument("round", metavar="ROUND", type=int)
+    ap.add_argument("--ops", metavar="N", type=int, default=60, help="changes to make (default 60)")
+    args = ap.parse_args()
+    root, rnd_no, nops = args.dir, args.round, args.ops
     rnd = random.Random(rnd_no)
     files, dirs = listing(root)
     touched = set()

@@ -1496,9 +1496,10 @@ def cmd_run(args):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__, allow_abbrev=False,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    r = sub.add_parser("run")
+    r = sub.add_parser("run", allow_abbrev=False)
     r.add_argument("--dir", required=True)
     r.add_argument("--ops", type=int, required=True)
     r.add_argument("--workers", type=int, default=4)
@@ -1510,7 +1511,7 @@ def main():
     r.add_argument("--fill", action="store_true")
     r.add_argument("--no-final-check", dest="final_check", action="store_false",
                    help="skip checking the whole tree against the merged model at the end")
-    v = sub.add_parser("verify")
+    v = sub.add_parser("verify", allow_abbrev=False)
     v.add_argument("--dir", required=True)
     v.add_argument("--manifest", required=True)
     args = ap.parse_args()
