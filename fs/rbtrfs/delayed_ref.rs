@@ -49,6 +49,18 @@ pub enum RefKind {
     },
 }
 
+/// As C's messages name a backref: `root R`, `root R owner O offset F`
+/// or `parent P`.
+impl core::fmt::Display for RefKind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            RefKind::Tree { root } => write!(f, "root {}", root),
+            RefKind::Data { root, owner, offset } => write!(f, "root {} owner {} offset {}", root, owner, offset),
+            RefKind::SharedTree { parent } | RefKind::SharedData { parent } => write!(f, "parent {}", parent),
+        }
+    }
+}
+
 impl RefKind {
     /// Whether the extent is a tree block (else data).
     pub fn is_tree(&self) -> bool {

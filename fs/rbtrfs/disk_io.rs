@@ -450,6 +450,10 @@ fn commit_locked(sb: &SuperBlock<Btrfs>, guard: &mut FsState) -> Result {
     match crate::transaction::commit_switch(guard, &reader, &DevWriter(sb), switch) {
         Ok(()) => Ok(()),
         Err(e) => {
+            if let Some(r) = guard.ref_failure.take() {
+                btrfs_err!(sb.id(), "unable to {} ref byte nr {} num_bytes {} {} by {}",
+                    if r.delta > 0 { "add" } else { "find" }, r.bytenr, r.num_bytes, r.kind, r.delta);
+            }
             btrfs_err!(sb.id(), "Transaction aborted (error {})", -e.0);
             btrfs_err!(sb.id(), "forced readonly");
             Err(kerr(e))

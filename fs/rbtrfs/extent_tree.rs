@@ -104,7 +104,13 @@ pub fn run_delayed_refs<S: TreeSource>(t: &mut Trans<'_, S>) -> Result {
                 }
                 _ => None,
             };
-            run_extent(t, &refs[i..j], op)?;
+            if let Err(e) = run_extent(t, &refs[i..j], op) {
+                // Name the extent if no single reference was named.
+                if t.fs.ref_failure.is_none() {
+                    t.fs.ref_failure = refs.get(i).copied();
+                }
+                return Err(e);
+            }
             i = j;
         }
     }
@@ -135,11 +141,12 @@ fn run_extent<S: TreeSource>(t: &mut Trans<'_, S>, group: &[DelayedRef], op: Opt
     if let Some(o) = op {
         set_extent_flags(t, o.bytenr, o.level, o.flags)?;
     }
-    for r in group.iter().filter(|r| r.delta > 0) {
-        add_ref(t, r)?;
-    }
-    for r in group.iter().filter(|r| r.delta < 0) {
-        drop_ref(t, r)?;
+    for r in group.iter().filter(|r| r.delta > 0).chain(group.iter().filter(|r| r.delta < 0)) {
+        let res = if r.delta > 0 { add_ref(t, r) } else { drop_ref(t, r) };
+        if res.is_err() {
+            t.fs.ref_failure = Some(*r);
+        }
+        res?;
     }
     Ok(())
 }

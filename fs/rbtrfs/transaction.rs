@@ -112,6 +112,11 @@ pub struct FsState {
     pub refs: DelayedRefs,
     /// A commit failed: the filesystem is read-only until unmounted.
     pub aborted: bool,
+    /// The reference change that the extent tree did not accept (a
+    /// backref that is not there, a count that would go below zero, a
+    /// new extent that exists), for the abort message (C logs "unable to
+    /// find ref byte nr ..." and aborts the transaction).
+    pub ref_failure: Option<crate::delayed_ref::DelayedRef>,
     /// Loaded for writing (free space known).
     pub writable: bool,
     /// Data bytes promised to dirty page cache not allocated yet (C:
@@ -205,6 +210,7 @@ impl FsState {
             dirty: DirtyBlocks::new(),
             refs: DelayedRefs::new(),
             aborted: false,
+            ref_failure: None,
             writable: false,
             data_may_use: 0,
             meta_hint: 0,

@@ -1081,3 +1081,41 @@ fn snapshot_stress() {
     let end = used(&fs);
     assert!(end.0 <= base.0 + models[&objectid::FS_TREE].values().map(|v| v.len() as u64 + 4096).sum::<u64>());
 }
+
+/// A reference update that does not find what it expects (here: a data
+/// backref that is not there) fails the commit before anything is
+/// written, names the reference for the abort message, and leaves the
+/// filesystem as the previous commit left it.
+#[test]
+fn missing_ref_aborts_the_commit() {
+    use rbtrfs_core::delayed_ref::{DelayedRef, RefKind};
+    let dir = Scratch::new("snap-badref");
+    let (img, _files) = make_image(&dir.0, 50, 0x5eed_0020);
+    let (image, mut fs, dev) = open_rw(&img);
+    // Some data extent of tree 5.
+    let (bytenr, len) = {
+        let t = Trans::new(&mut fs, &image).unwrap();
+        let mut found = None;
+        for i in 0..50 {
+            let ino = ino_of(&t, objectid::FS_TREE, &format!("f{:05}", i));
+            if let Some(fe) = fi::find_extent_trans(&t, objectid::FS_TREE, ino, 0).unwrap() {
+                if let ExtentKind::Regular(r) = fe.kind {
+                    if r.disk_bytenr != 0 {
+                        found = Some((r.disk_bytenr, r.disk_num_bytes));
+                        break;
+                    }
+                }
+            }
+        }
+        found.expect("a file with a data extent")
+    };
+    let bad = DelayedRef { bytenr, num_bytes: len, kind: RefKind::Data { root: 5, owner: 999_999, offset: 0 }, delta: -1, new_extent: None };
+    fs.refs.add(bad).unwrap();
+    assert_eq!(commit(&mut fs, &image, &dev).unwrap_err(), rbtrfs_core::error::EUCLEAN);
+    assert!(fs.aborted);
+    assert_eq!(fs.ref_failure, Some(bad));
+    assert_eq!(format!("{}", bad.kind), "root 5 owner 999999 offset 0");
+    drop(fs);
+    drop(image);
+    btrfs_check(&img);
+}
