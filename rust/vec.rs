@@ -4,11 +4,14 @@
 //!
 //! The host-testable core (`fs/rbtrfs`) uses one small vector API on both
 //! sides; on the host it wraps `alloc::vec::Vec` (`fs/rbtrfs/mem_host.rs`),
-//! here it wraps [`KVec`]. 6.12's `KVec` has no `insert`, `remove`, `pop`
-//! or `truncate`, so this adds them over `set_len`.
+//! here it wraps [`KVVec`]: kmalloc for small vectors, vmalloc when a
+//! large one (a transaction's queue of delayed refs, tens of thousands of
+//! entries) would need more contiguous pages than kmalloc can give (over
+//! `KMALLOC_MAX_SIZE` it always fails). 6.12's vectors have no `insert`,
+//! `remove`, `pop` or `truncate`, so this adds them over `set_len`.
 
 use core::ops::{Deref, DerefMut};
-use kernel::alloc::{flags::GFP_KERNEL, KVec};
+use kernel::alloc::{flags::GFP_KERNEL, KVVec};
 
 /// An allocation failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,17 +19,17 @@ pub struct NoMem;
 
 /// A growable vector whose allocations can fail (`GFP_KERNEL`).
 #[derive(Debug)]
-pub struct Vec<T>(KVec<T>);
+pub struct Vec<T>(KVVec<T>);
 
 impl<T> Vec<T> {
     /// An empty vector; allocates nothing.
     pub const fn new() -> Self {
-        Vec(KVec::new())
+        Vec(KVVec::new())
     }
 
     /// An empty vector with room for `n` elements.
     pub fn with_capacity(n: usize) -> Result<Self, NoMem> {
-        KVec::with_capacity(n, GFP_KERNEL).map(Vec).map_err(|_| NoMem)
+        KVVec::with_capacity(n, GFP_KERNEL).map(Vec).map_err(|_| NoMem)
     }
 
     /// Makes room for `n` more elements.
@@ -80,8 +83,8 @@ impl<T> Vec<T> {
         self.truncate(0)
     }
 
-    /// The underlying [`KVec`].
-    pub fn into_kvec(self) -> KVec<T> {
+    /// The underlying [`KVVec`].
+    pub fn into_inner(self) -> KVVec<T> {
         self.0
     }
 
@@ -106,7 +109,7 @@ impl<T: Clone> Vec<T> {
 
     /// `n` copies of `v`.
     pub fn from_elem(v: T, n: usize) -> Result<Self, NoMem> {
-        KVec::from_elem(v, n, GFP_KERNEL).map(Vec).map_err(|_| NoMem)
+        KVVec::from_elem(v, n, GFP_KERNEL).map(Vec).map_err(|_| NoMem)
     }
 
     /// Grows or shrinks to `n` elements, filling with `v`.

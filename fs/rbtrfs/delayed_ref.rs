@@ -128,12 +128,21 @@ pub struct DelayedRefs {
     refs: Vec<DelayedRef>,
     // Sorted by bytenr, one per extent.
     flags: Vec<FlagsOp>,
+    // Counts every change (see [`DelayedRefs::changes`]).
+    changes: u64,
 }
 
 impl DelayedRefs {
     /// Nothing queued.
     pub const fn new() -> Self {
-        DelayedRefs { refs: Vec::new(), flags: Vec::new() }
+        DelayedRefs { refs: Vec::new(), flags: Vec::new(), changes: 0 }
+    }
+
+    /// A count that grows with every change queued, cancelled or taken:
+    /// an operation that failed after it grew left the transaction half
+    /// done.
+    pub fn changes(&self) -> u64 {
+        self.changes
     }
 
     fn find(&self, bytenr: u64, kind: &RefKind) -> core::result::Result<usize, usize> {
@@ -143,6 +152,7 @@ impl DelayedRefs {
     /// Queues a reference change; merges with a queued one for the same
     /// extent and holder, dropping it when the net change is nothing.
     pub fn add(&mut self, r: DelayedRef) -> Result {
+        self.changes += 1;
         match self.find(r.bytenr, &r.kind) {
             Ok(i) => {
                 let q = &mut self.refs[i];
@@ -162,6 +172,7 @@ impl DelayedRefs {
     /// Queues setting `flags` on the extent item of the tree block at
     /// `bytenr` (C: `btrfs_set_disk_extent_flags`).
     pub fn set_flags(&mut self, bytenr: u64, level: u8, flags: u64) -> Result {
+        self.changes += 1;
         match self.flags.binary_search_by_key(&bytenr, |f| f.bytenr) {
             Ok(i) => self.flags[i].flags |= flags,
             Err(i) => self.flags.insert(i, FlagsOp { bytenr, level, flags })?,
@@ -192,6 +203,7 @@ impl DelayedRefs {
         if !q.new || q.delta != 1 {
             return None;
         }
+        self.changes += 1;
         let first = self.refs.partition_point(|r| r.bytenr < bytenr);
         if let Ok(i) = self.flags.binary_search_by_key(&bytenr, |f| f.bytenr) {
             self.flags.remove(i);
@@ -210,6 +222,7 @@ impl DelayedRefs {
 
     /// Takes every queued flags change out, in extent order.
     pub fn take_flags(&mut self) -> Vec<FlagsOp> {
+        self.changes += 1;
         core::mem::take(&mut self.flags)
     }
 
@@ -220,6 +233,7 @@ impl DelayedRefs {
 
     /// Takes every queued change out, in extent order, to run them.
     pub fn take(&mut self) -> Vec<DelayedRef> {
+        self.changes += 1;
         core::mem::take(&mut self.refs)
     }
 

@@ -38,7 +38,7 @@ const PAGE_SIZE: u32 = kernel::page::PAGE_SIZE as u32;
 
 /// A tree block read from disk and verified (C: `struct extent_buffer`).
 #[derive(Clone)]
-pub(crate) struct Eb(Arc<KVec<u8>>);
+pub(crate) struct Eb(Arc<crate::mem::Vec<u8>>);
 
 impl AsRef<[u8]> for Eb {
     fn as_ref(&self) -> &[u8] {
@@ -257,6 +257,7 @@ fn run_trans<R>(
     let fs = sb.data();
     let chunks = chunks_copy(guard)?;
     let reader = Reader { dev: sb, geo: &fs.geo, chunks: &chunks };
+    let mark = guard.change_mark();
     let mut t = crate::transaction::Trans::new(guard, &reader).map_err(kerr)?;
     f(&mut t).map_err(|e| {
         // Corruption or an I/O error in a tree operation is never expected.
@@ -265,6 +266,12 @@ fn run_trans<R>(
             if !fs.checked_after_error.swap(true, core::sync::atomic::Ordering::Relaxed) {
                 check_trees(sb, t.fs, &reader);
             }
+        }
+        // Failed half way (out of memory, say): what it changed must not
+        // be committed (C: btrfs_abort_transaction).
+        if t.fs.abort_if_changed_since(mark) {
+            btrfs_err!(sb.id(), "Transaction aborted (error {}) at {}:{}", -e.0, at.file(), at.line());
+            btrfs_err!(sb.id(), "forced readonly");
         }
         kerr(e)
     })
@@ -411,9 +418,11 @@ pub(crate) fn commit_around<R>(
     let mut guard = fs.state.lock();
     commit_locked(sb, &mut guard)?;
     let r = run_trans(sb, &mut guard, at, f);
-    // Whatever `f` changed (also when it failed half way) is committed.
-    commit_locked(sb, &mut guard)?;
-    r
+    // What `f` changed is committed (a failure half way aborted it: then
+    // `f`'s error is the one to report).
+    let c = commit_locked(sb, &mut guard);
+    let v = r?;
+    c.map(|()| v)
 }
 
 /// [`commit`] with the state lock held.
@@ -433,8 +442,8 @@ fn commit_locked(sb: &SuperBlock<Btrfs>, guard: &mut FsState) -> Result {
             // The written blocks are the clean copies now. (Allocate
             // before taking the cache lock: reclaim shrinks the cache.)
             let mut ebs = KVec::with_capacity(blocks.len(), GFP_KERNEL).map_err(|_| crate::error::ENOMEM)?;
-            for (bytenr, data) in blocks.into_kvec() {
-                let eb = Eb(Arc::new(data.into_kvec(), GFP_KERNEL).map_err(|_| crate::error::ENOMEM)?);
+            for (bytenr, data) in blocks.into_inner() {
+                let eb = Eb(Arc::new(data, GFP_KERNEL).map_err(|_| crate::error::ENOMEM)?);
                 ebs.push((bytenr, eb), GFP_KERNEL).map_err(|_| crate::error::ENOMEM)?;
             }
             let mut cache = fs.geo.cache.lock();
@@ -512,7 +521,7 @@ impl<D: BlockDevice> Reader<'_, D> {
             btrfs_err!(dev, "tree block {} crosses the end of its chunk", logical);
             return Err(errno::euclean());
         }
-        let mut buf = KVec::from_elem(0u8, nodesize, GFP_KERNEL)?;
+        let mut buf = crate::mem::Vec::from_elem(0u8, nodesize).map_err(|_| ENOMEM)?;
         let expect = BlockExpect {
             bytenr: logical,
             level: Some(level),

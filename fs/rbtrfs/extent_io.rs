@@ -36,12 +36,21 @@ const BACKREF_REV_SHIFT: u32 = 56;
 pub struct DirtyBlocks {
     // Sorted by bytenr.
     blocks: Vec<(u64, Vec<u8>)>,
+    // Counts every change (see [`DirtyBlocks::changes`]).
+    changes: u64,
 }
 
 impl DirtyBlocks {
     /// No dirty blocks.
     pub const fn new() -> Self {
-        DirtyBlocks { blocks: Vec::new() }
+        DirtyBlocks { blocks: Vec::new(), changes: 0 }
+    }
+
+    /// A count that grows with every block added, removed or handed out
+    /// to change: an operation that failed after it grew left the
+    /// transaction half done.
+    pub fn changes(&self) -> u64 {
+        self.changes
     }
 
     fn find(&self, bytenr: u64) -> core::result::Result<usize, usize> {
@@ -60,6 +69,7 @@ impl DirtyBlocks {
 
     /// The dirty block at `bytenr`, to change.
     pub fn get_mut(&mut self, bytenr: u64) -> Option<&mut [u8]> {
+        self.changes += 1;
         match self.find(bytenr) {
             Ok(i) => Some(&mut self.blocks[i].1[..]),
             Err(_) => None,
@@ -68,6 +78,7 @@ impl DirtyBlocks {
 
     /// Two different dirty blocks at once, to move items between them.
     pub fn get2_mut(&mut self, a: u64, b: u64) -> Option<(&mut [u8], &mut [u8])> {
+        self.changes += 1;
         let ia = self.find(a).ok()?;
         let ib = self.find(b).ok()?;
         if ia == ib {
@@ -81,6 +92,7 @@ impl DirtyBlocks {
 
     /// Adds (or replaces) the dirty block at `bytenr`.
     pub fn insert(&mut self, bytenr: u64, data: Vec<u8>) -> Result {
+        self.changes += 1;
         match self.find(bytenr) {
             Ok(i) => self.blocks[i].1 = data,
             Err(i) => self.blocks.insert(i, (bytenr, data))?,
@@ -91,6 +103,7 @@ impl DirtyBlocks {
     /// Forgets the dirty block at `bytenr` (it was freed in this
     /// transaction), returning its bytes.
     pub fn remove(&mut self, bytenr: u64) -> Option<Vec<u8>> {
+        self.changes += 1;
         self.find(bytenr).ok().map(|i| self.blocks.remove(i).1)
     }
 
@@ -101,6 +114,7 @@ impl DirtyBlocks {
 
     /// Every dirty block, to finish (checksum) before writing.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (u64, &mut [u8])> {
+        self.changes += 1;
         self.blocks.iter_mut().map(|(b, d)| (*b, &mut d[..]))
     }
 
@@ -116,6 +130,7 @@ impl DirtyBlocks {
 
     /// Takes every dirty block out (after they are written).
     pub fn take(&mut self) -> Vec<(u64, Vec<u8>)> {
+        self.changes += 1;
         core::mem::take(&mut self.blocks)
     }
 }

@@ -17,6 +17,26 @@ use core::ops::{Deref, DerefMut};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NoMem;
 
+/// Fault injection for host tests: when set to N > 0, the Nth allocation
+/// from then on fails (once) and the count goes back to 0 (off). The
+/// kernel's allocations fail by themselves. A process-wide knob: a test
+/// that sets it runs alone in its test binary.
+pub static FAIL_NTH_ALLOC: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+fn alloc_allowed() -> Result<(), NoMem> {
+    use core::sync::atomic::Ordering::Relaxed;
+    let n = FAIL_NTH_ALLOC.load(Relaxed);
+    if n == 0 {
+        return Ok(());
+    }
+    FAIL_NTH_ALLOC.store(n - 1, Relaxed);
+    if n == 1 {
+        Err(NoMem)
+    } else {
+        Ok(())
+    }
+}
+
 /// A growable vector whose allocations can fail.
 #[derive(Debug)]
 pub struct Vec<T>(alloc::vec::Vec<T>);
@@ -29,6 +49,7 @@ impl<T> Vec<T> {
 
     /// An empty vector with room for `n` elements.
     pub fn with_capacity(n: usize) -> Result<Self, NoMem> {
+        alloc_allowed()?;
         let mut v = alloc::vec::Vec::new();
         v.try_reserve(n).map_err(|_| NoMem)?;
         Ok(Vec(v))
@@ -36,6 +57,9 @@ impl<T> Vec<T> {
 
     /// Makes room for `n` more elements.
     pub fn reserve(&mut self, n: usize) -> Result<(), NoMem> {
+        if self.0.capacity() - self.0.len() < n {
+            alloc_allowed()?;
+        }
         self.0.try_reserve(n).map_err(|_| NoMem)
     }
 

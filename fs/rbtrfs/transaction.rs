@@ -367,6 +367,25 @@ impl FsState {
         Ok(())
     }
 
+    /// A mark that moves whenever the running transaction changes (a tree
+    /// block, a queued reference): compare it before and after an
+    /// operation ([`run_op`]).
+    pub fn change_mark(&self) -> u64 {
+        self.dirty.changes().wrapping_add(self.refs.changes())
+    }
+
+    /// Aborts the running transaction if it changed since `mark` (C:
+    /// `btrfs_abort_transaction`): an operation that failed after changing
+    /// something left it half done, so no commit may write it. Returns
+    /// whether it aborted now.
+    pub fn abort_if_changed_since(&mut self, mark: u64) -> bool {
+        if self.aborted || self.change_mark() == mark {
+            return false;
+        }
+        self.aborted = true;
+        true
+    }
+
     /// Whether the running transaction changed anything.
     pub fn has_changes(&self) -> bool {
         !self.dirty.is_empty() || !self.refs.is_empty()
@@ -842,6 +861,21 @@ fn commit_inner<S: TreeSource, D: Device, R>(
         }
     }
     Ok(out)
+}
+
+/// Runs one operation `f` in the running transaction. If `f` fails after
+/// changing anything, the transaction is aborted
+/// ([`FsState::abort_if_changed_since`]): the filesystem stays as the last
+/// commit left it and takes no more changes. A failure before any change
+/// (a refused name, a full disk found up front) leaves it running.
+pub fn run_op<S: TreeSource, R>(fs: &mut FsState, src: &S, f: impl FnOnce(&mut Trans<'_, S>) -> Result<R>) -> Result<R> {
+    let mark = fs.change_mark();
+    let mut t = Trans::new(fs, src)?;
+    let r = f(&mut t);
+    if r.is_err() {
+        t.fs.abort_if_changed_since(mark);
+    }
+    r
 }
 
 /// Initialises a block's header (for the B-tree code's new blocks).
