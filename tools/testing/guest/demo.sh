@@ -1,6 +1,12 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # The guest half of `make run`: shows what rbtrfs does today, step by step.
+#   usage (inside vm-run): demo.sh        (takes no options)
+case "${1:-}" in
+    -h|--help) sed -n '3,4p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    "") ;;
+    *) echo "demo.sh: takes no arguments" >&2; exit 2 ;;
+esac
 set -u
 # stderr to stdout: vm-run sends the guest's stderr to its console log.
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; eval "$@" 2>&1; }
@@ -15,13 +21,33 @@ note "Make a filesystem with the stock tools, filled from a directory:"
 step "mkdir -p /tmp/src/docs && cp /etc/os-release /tmp/src/ && seq 1 100000 > /tmp/src/docs/numbers && ln -s docs/numbers /tmp/src/link && setfattr -n user.color -v blue /tmp/src/os-release"
 step "mkfs.btrfs -f -q -K -L demo --rootdir /tmp/src /dev/vda >/dev/null 2>&1 && blkid /dev/vda"
 
-note "rbtrfs mounts it read-only (read-write comes next) and reads it through the page cache:"
-step "mount -t btrfs -o ro /dev/vda $MNT && grep $MNT /proc/mounts"
-step "ls -la $MNT $MNT/docs"
-step "head -3 $MNT/os-release; tail -1 $MNT/link; getfattr -d $MNT/os-release"
+note "rbtrfs mounts it read-write and reads it through the page cache:"
+step "mount -t btrfs /dev/vda $MNT && grep $MNT /proc/mounts"
+step "ls -la $MNT $MNT/docs; head -2 $MNT/os-release; getfattr -d $MNT/os-release"
 step "cmp $MNT/docs/numbers /tmp/src/docs/numbers && echo 'numbers: identical'"
-step "df -h $MNT; umount $MNT"
-step "dmesg | grep BTRFS | tail -4"
+
+note "Write: a subvolume with new files, a rename, an xattr; copy-on-write underneath:"
+step "btrfs subvolume create $MNT/projects"
+step "seq 1 200000 > $MNT/projects/big && echo hello > $MNT/projects/note && mv $MNT/projects/note $MNT/projects/readme && setfattr -n user.tag -v demo $MNT/projects/readme"
+
+note "A read-only snapshot, then the origin changes; the snapshot keeps the old data:"
+step "btrfs subvolume snapshot -r $MNT/projects $MNT/projects-snap"
+step "echo changed > $MNT/projects/readme && truncate -s 1000 $MNT/projects/big"
+step "cat $MNT/projects-snap/readme $MNT/projects/readme; wc -c $MNT/projects-snap/big $MNT/projects/big"
+step "btrfs subvolume list $MNT"
+
+note "A reflink copy shares the data extents (no data is written):"
+step "cp --reflink=always $MNT/projects-snap/big $MNT/big-copy && cmp $MNT/big-copy $MNT/projects-snap/big && echo 'reflink: identical'"
+step "btrfs filesystem du $MNT/big-copy $MNT/projects-snap/big"
+step "sync; df -h $MNT; umount $MNT"
+
+note "The stock checker finds the filesystem rbtrfs wrote clean:"
+step "btrfs check --readonly /dev/vda > /tmp/check.log 2>&1; grep -E 'found .* bytes used|no error found|ERROR' /tmp/check.log"
+
+note "C btrfs (the kernel's own) reads what rbtrfs wrote:"
+step "rmmod rbtrfs && modprobe -d \"\$RBTRFS_KDIR/modroot\" btrfs && lsmod | grep -E '^btrfs '"
+step "mount -t btrfs -o ro /dev/vda $MNT && cat $MNT/projects/readme $MNT/projects-snap/readme && cmp $MNT/big-copy $MNT/projects-snap/big && echo 'C btrfs: snapshot and reflink read back identical'"
+step "umount $MNT && rmmod btrfs && insmod \"\$RBTRFS_MODDIR/rbtrfs.ko\" && echo 'rbtrfs loaded again'"
 
 note "Flip one byte of file data on disk: the crc32c in the checksum tree catches it (EIO):"
 step "off=\$(btrfs inspect-internal dump-tree -t fs /dev/vda | awk '/extent data disk byte/ {print \$5; exit}'); echo \"first data extent at \$off\""
