@@ -258,6 +258,7 @@ fn run_trans<R>(
     let chunks = chunks_copy(guard)?;
     let reader = Reader { dev: sb, geo: &fs.geo, chunks: &chunks };
     let mark = guard.change_mark();
+    let was_aborted = guard.aborted;
     let mut t = crate::transaction::Trans::new(guard, &reader).map_err(kerr)?;
     f(&mut t).map_err(|e| {
         // Corruption or an I/O error in a tree operation is never expected.
@@ -269,7 +270,8 @@ fn run_trans<R>(
         }
         // Failed half way (out of memory, say): what it changed must not
         // be committed (C: btrfs_abort_transaction).
-        if t.fs.abort_if_changed_since(mark) {
+        t.fs.abort_if_changed_since(mark, e);
+        if t.fs.aborted && !was_aborted {
             btrfs_err!(sb.id(), "Transaction aborted (error {}) at {}:{}", -e.0, at.file(), at.line());
             btrfs_err!(sb.id(), "forced readonly");
         }

@@ -374,12 +374,17 @@ impl FsState {
         self.dirty.changes().wrapping_add(self.refs.changes())
     }
 
-    /// Aborts the running transaction if it changed since `mark` (C:
-    /// `btrfs_abort_transaction`): an operation that failed after changing
-    /// something left it half done, so no commit may write it. Returns
-    /// whether it aborted now.
-    pub fn abort_if_changed_since(&mut self, mark: u64) -> bool {
-        if self.aborted || self.change_mark() == mark {
+    /// Aborts the running transaction if an operation failed with `err`
+    /// after changing it since `mark` (C: `btrfs_abort_transaction`), and
+    /// `err` is one no operation expects: out of memory, corruption, an
+    /// I/O error. Such a failure can stop an operation anywhere, so what it
+    /// changed may be half done, and no commit may write it. (An expected
+    /// error, `ENOENT` or `ENODATA` from a search that copied its path on
+    /// write, say, leaves consistent changes.) Returns whether it aborted
+    /// now.
+    pub fn abort_if_changed_since(&mut self, mark: u64, err: Errno) -> bool {
+        let unexpected = err == crate::error::ENOMEM || err == crate::error::EUCLEAN || err == EIO;
+        if self.aborted || !unexpected || self.change_mark() == mark {
             return false;
         }
         self.aborted = true;
@@ -630,7 +635,14 @@ impl<S: TreeSource> TreeCtx for Trans<'_, S> {
     }
 
     fn cow_refs(&mut self, owner: u64, old: u64, old_gen: u64, new: u64, level: u8, is_root: bool) -> Result {
-        crate::snapshot::update_ref_for_cow(self, owner, old, old_gen, new, level, is_root)
+        let r = crate::snapshot::update_ref_for_cow(self, owner, old, old_gen, new, level, is_root);
+        if r.is_err() {
+            // The copy is linked into its tree already: without its
+            // references the transaction must not be committed (C aborts
+            // it in btrfs_force_cow_block).
+            self.fs.aborted = true;
+        }
+        r
     }
 }
 
@@ -863,17 +875,18 @@ fn commit_inner<S: TreeSource, D: Device, R>(
     Ok(out)
 }
 
-/// Runs one operation `f` in the running transaction. If `f` fails after
+/// Runs one operation `f` in the running transaction. If `f` fails with an
+/// error no operation expects (out of memory, corruption, I/O) after
 /// changing anything, the transaction is aborted
 /// ([`FsState::abort_if_changed_since`]): the filesystem stays as the last
-/// commit left it and takes no more changes. A failure before any change
-/// (a refused name, a full disk found up front) leaves it running.
+/// commit left it and takes no more changes. Other failures (a refused
+/// name, a full disk found up front) leave it running.
 pub fn run_op<S: TreeSource, R>(fs: &mut FsState, src: &S, f: impl FnOnce(&mut Trans<'_, S>) -> Result<R>) -> Result<R> {
     let mark = fs.change_mark();
     let mut t = Trans::new(fs, src)?;
     let r = f(&mut t);
-    if r.is_err() {
-        t.fs.abort_if_changed_since(mark);
+    if let Err(e) = r {
+        t.fs.abort_if_changed_since(mark, e);
     }
     r
 }
