@@ -74,6 +74,19 @@ check_all() {
     check_dmesg
 }
 
+# sized QUICK FULL: the size or count a test uses in this tier
+# (RBTRFS_TEST_SIZE=quick for make check, full for make check-full).
+# Only sizes change between tiers; every assertion stays.
+sized() { if [ "${RBTRFS_TEST_SIZE:-quick}" = full ]; then echo "$2"; else echo "$1"; fi; }
+
+# test_seed NAME: the seed of a randomised test: $SEED if set (a replay),
+# else a fresh one; printed, so that a failure can be replayed.
+test_seed() {
+    local s=${SEED:-$(( $(od -An -N4 -tu4 /dev/urandom) ))}
+    echo "  $1: SEED=$s" >&2
+    echo "$s"
+}
+
 # dmesg_has REGEX: whether dmesg has a matching line. (Not `dmesg | grep -q`:
 # under pipefail, grep exiting early kills dmesg with SIGPIPE.)
 dmesg_has() { grep -qE -- "$1" <<<"$(dmesg)"; }

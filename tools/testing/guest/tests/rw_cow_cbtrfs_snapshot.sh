@@ -5,7 +5,7 @@
 # snapshot as it was, deletes the snapshot (its cleaner drops a tree whose
 # blocks rbtrfs converted) and btrfs check is clean again.
 KDIR=${RBTRFS_KDIR:?}
-SRC=$(mktemp -d /tmp/src.XXXXXX) && python3 "$TESTDIR/mktree.py" "$SRC" --files 800 --small >/dev/null
+SRC=$(mktemp -d /tmp/src.XXXXXX) && python3 "$TESTDIR/mktree.py" "$SRC" --files "$(sized 300 800)" --small >/dev/null
 REF=$(mktemp -d /tmp/ref.XXXXXX) && cp -a "$SRC/." "$REF/"
 
 # Changes to existing files, the same on both sides: overwrites, shrinks, removals.

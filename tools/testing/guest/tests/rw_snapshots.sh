@@ -99,7 +99,7 @@ mkfs_btrfs "$LOOP"
 # trees are left for the next mount to drop.
 try_mount -o commit=300 "$LOOP" "$MNT" || fail "mount B: $MOUNT_ERR"
 btrfs subvolume create "$MNT/origin" >/dev/null || fail "subvolume create B"
-python3 "$TESTDIR/mktree.py" "$MODEL/origin" --files 1000 >/dev/null
+python3 "$TESTDIR/mktree.py" "$MODEL/origin" --files "$(sized 400 1000)" >/dev/null
 touch -d @1600000000 "$MODEL/origin"
 cp -a "$MODEL/origin/." "$MNT/origin/" || fail "copy in B"
 touch -d @1600000000 "$MNT/origin"
@@ -110,7 +110,7 @@ d0=$(used Data); m0=$(used Metadata)
 [ -n "$d0" ] && [ -n "$m0" ] || fail "no usage from btrfs filesystem df"
 for i in $(seq 1 10); do
     btrfs subvolume snapshot "$MNT/origin" "$MNT/s$i" >/dev/null || fail "snapshot B$i"
-    $MUT "$MNT/s$i" $((200 + i)) --ops 120 || fail "changes to s$i"
+    $MUT "$MNT/s$i" $((200 + i)) --ops "$(sized 60 120)" || fail "changes to s$i"
 done
 sync
 d1=$(used Data); m1=$(used Metadata)
