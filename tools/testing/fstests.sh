@@ -61,7 +61,7 @@ fi
 
 OUT=$TOP/build/fstests/$FS
 mkdir -p "$OUT"
-IMG=$TOP/build/fstests/img
+IMG=$OUT/img
 mkdir -p "$IMG"
 passed=0; failed=0; notrun=0
 for t in "${TESTS[@]}"; do
