@@ -18,8 +18,11 @@ case "$RBTRFS_TEST_SIZE" in quick|full) ;; *) echo "check.sh: RBTRFS_TEST_SIZE m
 full() { [ "$RBTRFS_TEST_SIZE" = full ]; }
 # The corrupted variants: a fresh seed per quick run (CI covers new cases
 # over time), all 200 of the fixed seed in the full tier.
-if full; then NVARIANTS=200; VSEED=${SEED:-0x5eed}; OPS=20000; else
-    NVARIANTS=40; VSEED=${SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}; OPS=4000; fi
+# The shared source tree: 300 files with some of several MiB (full), 150
+# files of at most 200 KB (quick).
+if full; then NVARIANTS=200; VSEED=${SEED:-0x5eed}; OPS=20000; SRCARGS=(--files 300); else
+    NVARIANTS=40; VSEED=${SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}; OPS=2000
+    SRCARGS=(--files 150 --small); fi
 echo "== tier: $RBTRFS_TEST_SIZE"
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 T=$TOP/tools/testing
@@ -77,7 +80,7 @@ if [ "$MODE" = guest ] || [ "$MODE" = all ]; then
     IMG=$LOGDIR/img; mkdir -p "$IMG"; rm -f "$IMG"/*.img
     echo "== host: generating the interop source tree"
     rm -rf "$LOGDIR/src"
-    python3 "$T/guest/mktree.py" "$LOGDIR/src" --files 300
+    python3 "$T/guest/mktree.py" "$LOGDIR/src" "${SRCARGS[@]}"
     echo "== host: $NVARIANTS corrupted image variants (mkcorrupt, SEED=$VSEED)"
     rm -rf "$LOGDIR/fuzz" "$LOGDIR/fuzz-src"; mkdir -p "$LOGDIR/fuzz"
     python3 "$T/guest/mktree.py" "$LOGDIR/fuzz-src" --files 40 --small

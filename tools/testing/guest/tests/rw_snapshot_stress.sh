@@ -22,7 +22,7 @@ trap 'cd /; kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; umount "$MNT" 2>/dev/
 trap 'echo "  error at line $LINENO: $BASH_COMMAND"' ERR
 SEEDS=$(sized 1 20)
 ROUNDS=2
-OPS=$(sized 1000 1500)
+OPS=$(sized 600 1500)
 
 # snap SRC NAME [-r]: a snapshot, summed at once.
 snap() {
