@@ -211,7 +211,8 @@ pub(crate) fn lookup(dir: &INode<Btrfs>, name: &[u8]) -> Result<Option<ARef<INod
 
 /// The empty, read-only placeholder directory C btrfs shows for a
 /// subvolume entry with no live subvolume behind it (C: `new_simple_dir`,
-/// inode `BTRFS_EMPTY_SUBVOL_DIR_OBJECTID` in the parent's tree).
+/// inode `BTRFS_EMPTY_SUBVOL_DIR_OBJECTID` in the parent's tree): mode
+/// 0755 as C gives it; [`crate::subvol::permission`] refuses changes.
 pub(crate) fn empty_subvol_dir(dir: &INode<Btrfs>) -> Result<ARef<INode<Btrfs>>> {
     let sb = dir.super_block();
     let root = dir.data().root;
@@ -222,7 +223,7 @@ pub(crate) fn empty_subvol_dir(dir: &INode<Btrfs>) -> Result<ARef<INode<Btrfs>>>
             let now = new.current_time();
             new.init(INodeParams {
                 typ: INodeType::Dir,
-                mode: 0o555,
+                mode: 0o755,
                 size: 0,
                 nlink: 1,
                 uid: 0,
