@@ -18,7 +18,10 @@ KDIR=${RBTRFS_KDIR:?}
 IMG=/tmp/stress.img
 SUMS=$(mktemp -d /tmp/sums.XXXXXX)
 LOOP=""
-trap 'cd /; kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; umount "$MNT" 2>/dev/null; [ -n "$LOOP" ] && losetup -d "$LOOP" 2>/dev/null; rm -rf "$IMG" "$SUMS"' EXIT
+# (Under errexit a failing command in the EXIT trap would be the test's
+# status: every step here may fail.)
+trap 'cd /; kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; umount "$MNT" 2>/dev/null || true
+      if [ -n "$LOOP" ]; then losetup -d "$LOOP" 2>/dev/null || true; fi; rm -rf "$IMG" "$SUMS"' EXIT
 trap 'echo "  error at line $LINENO: $BASH_COMMAND"' ERR
 SEEDS=$(sized 1 20)
 ROUNDS=$(sized 1 2)
