@@ -4,7 +4,8 @@
 # RBTRFS_TEST_SIZE=quick (make check, the default) runs every test at a
 # quick size, full (make check-full) at full size; the assertions are the
 # same. Randomised tests draw a fresh seed each run and print it; SEED=N
-# replays one.
+# replays one. TRACE=1 keeps a timed xtrace of every guest test in
+# build/check/trace/NAME.trace (tools/testing/tracetime.py sums it).
 # Prints the ten slowest tests, then "N passed, M failed" as its last line;
 # exits non-zero on any failure.
 set -uo pipefail
@@ -94,6 +95,9 @@ if [ "$MODE" = guest ] || [ "$MODE" = all ]; then
     # and ACL images), then the rbtrfs tests of those images, then the
     # benchmark smoke.
     GENV=(env WORKLOAD_OPS=$OPS RBTRFS_TEST_SIZE=$RBTRFS_TEST_SIZE RBTRFS_VARIANTS=$NVARIANTS ${SEED:+SEED=$SEED})
+    TRACEDIR=(); if [ -n "${TRACE:-}" ]; then
+        rm -rf "$LOGDIR/trace"; mkdir -p "$LOGDIR/trace"
+        TRACEDIR=(--rwdir "$LOGDIR/trace"); GENV+=(RBTRFS_TRACE="$LOGDIR/trace"); fi
     LANE_B=(module_registers_btrfs mount_valid_images mount_refuses_corrupt_super ro_mount_matches_source
             rmmod_insmod_no_leak ro_reads_cbtrfs_image rw_basic_operations rw_modifies_cbtrfs_image
             rw_workload_model rw_modifies_compressed_image rw_modifies_cbtrfs_acl_image
@@ -108,17 +112,17 @@ if [ "$MODE" = guest ] || [ "$MODE" = all ]; then
     echo "== guest: lane A, rbtrfs (debug kernel: lockdep, kmemleak): ${LANE_A[*]}"
     echo "== guest: lane B, C btrfs reference, then rbtrfs: ${LANE_B[*]}"
     (
-        "$T/vm-run" --timeout 4800 --disk "$IMG/a2.img:256M" --disk "$IMG/b2.img:256M" \
+        "$T/vm-run" "${TRACEDIR[@]}" --timeout 4800 --disk "$IMG/a2.img:256M" --disk "$IMG/b2.img:256M" \
             -- "${GENV[@]}" "$T/guest/run.sh" "${LANE_A[@]}" > "$LOGDIR/guest-rbtrfs-a.log" 2>&1
         rm -f "$IMG/a2.img" "$IMG/b2.img"
     ) &
     lane_a=$!
-    "$T/vm-run" --fs cbtrfs --timeout 3000 --disk "$IMG/a.img:$WLDISK" --disk "$IMG/interop.img:512M" \
+    "$T/vm-run" "${TRACEDIR[@]}" --fs cbtrfs --timeout 3000 --disk "$IMG/a.img:$WLDISK" --disk "$IMG/interop.img:512M" \
         --disk "$IMG/compressed.img:512M" --disk "$IMG/acl.img:256M" \
         -- "${GENV[@]}" "$T/guest/run.sh" > "$LOGDIR/guest-cbtrfs.log" 2>&1
     rm -f "$IMG/a.img"
     rm -rf "$LOGDIR/rw"; mkdir -p "$LOGDIR/rw"
-    "$T/vm-run" --timeout 4800 --rwdir "$LOGDIR/rw" --disk "$IMG/a.img:256M" --disk "$IMG/b.img:256M" \
+    "$T/vm-run" "${TRACEDIR[@]}" --timeout 4800 --rwdir "$LOGDIR/rw" --disk "$IMG/a.img:256M" --disk "$IMG/b.img:256M" \
         --disk "$IMG/interop.img" --disk "$IMG/rw-basic.img:512M" --disk "$IMG/rw-workload.img:$WLDISK" \
         --disk "$IMG/compressed.img" --disk "$IMG/acl.img" \
         -- "${GENV[@]}" "$T/guest/run.sh" "${LANE_B[@]}" > "$LOGDIR/guest-rbtrfs-b.log" 2>&1
@@ -131,7 +135,7 @@ if [ "$MODE" = guest ] || [ "$MODE" = all ]; then
         touch "$LOGDIR/bench-smoke.ok"; fi
     wait $lane_a
     for log in guest-cbtrfs guest-rbtrfs-b guest-rbtrfs-a; do
-        echo "== guest log: $log"; tr -d '\r' < "$LOGDIR/$log.log" | grep -E '^(===|PASS|FAIL|  )' | grep -vE '^  (error at|dmesg)' | head -400
+        echo "== guest log: $log"; tr -d '\r' < "$LOGDIR/$log.log" | grep -E '^(===|PASS|FAIL|  )' | grep -vE "^  dmesg \(first" | head -400
     done
     echo "== guest: C btrfs reads what rbtrfs wrote"
     "$T/vm-run" --fs cbtrfs --timeout 1500 --disk "$IMG/rw-basic.img" --disk "$IMG/rw-workload.img" \

@@ -22,6 +22,22 @@ else
     tests=("$HERE"/tests/*.sh)
 fi
 mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
+# restore_module NAME: after test NAME, the module of this run (rbtrfs,
+# or C btrfs for --fs cbtrfs) is the one loaded, and no other btrfs.
+restore_module() {
+    local want=rbtrfs other=btrfs
+    [ "${RBTRFS_FS:-}" = cbtrfs ] && { want=btrfs; other=rbtrfs; }
+    [ "${RBTRFS_FS:-}" = none ] && return 0
+    lsmod | grep -q "^$want " && ! lsmod | grep -q "^$other " && return 0
+    echo "  run.sh: $1 left the modules changed; loading $want again"
+    umount -a -t btrfs 2>/dev/null || true
+    for l in $(losetup -a 2>/dev/null | cut -d: -f1); do losetup -d "$l" 2>/dev/null || true; done
+    if [ "$other" = btrfs ]; then modprobe -r -d "$RBTRFS_KDIR/modroot" btrfs 2>/dev/null || true
+    else rmmod rbtrfs 2>/dev/null || true; fi
+    if lsmod | grep -q "^$want "; then :
+    elif [ "$want" = rbtrfs ]; then insmod "$RBTRFS_MODDIR/rbtrfs.ko"
+    else modprobe -d "$RBTRFS_KDIR/modroot" btrfs; fi || echo "  run.sh: loading $want failed"
+}
 passed=0; failed=0
 for t in "${tests[@]}"; do
     name=$(basename "$t" .sh)
@@ -36,12 +52,22 @@ for t in "${tests[@]}"; do
     # A test that hangs fails alone (after RBTRFS_TEST_TIMEOUT seconds)
     # instead of taking the rest of the run with it.
     if timeout -k 30 "${RBTRFS_TEST_TIMEOUT:-1800}" \
-        bash -c 'set -euo pipefail; source "$1"; source "$2"; check_all' _ "$HERE/lib.sh" "$t" 2>&1; then
+        bash -c 'set -euo pipefail
+            # RBTRFS_TRACE=DIR (a directory shared with the host): a timed
+            # xtrace of each test in DIR/NAME.trace, to see where time goes.
+            if [ -n "${RBTRFS_TRACE:-}" ]; then
+                exec {xfd}>"$RBTRFS_TRACE/$3.trace"; BASH_XTRACEFD=$xfd
+                PS4="+ \${EPOCHREALTIME} \${BASH_SOURCE[0]##*/}:\${LINENO}: "; set -x
+            fi
+            source "$1"; source "$2"; check_all' _ "$HERE/lib.sh" "$t" "$name" 2>&1; then
         echo "PASS $name ($(( $(date +%s) - start ))s)"; passed=$((passed + 1))
     else
         echo "FAIL $name"; failed=$((failed + 1))
     fi
     for d in /dev/vd?; do mountpoint -q /tmp/mnt && umount /tmp/mnt; done 2>/dev/null
+    # A test that failed half way may leave the other btrfs loaded: put
+    # back the one this run is for, so that one failure stays one.
+    restore_module "$name"
 done
 echo "guest: $passed passed, $failed failed"
 [ $failed = 0 ]
