@@ -1,5 +1,5 @@
 # C btrfs reads the ACLs rbtrfs wrote (rw_modifies_cbtrfs_acl_image; the
-# image is /dev/vdd in check.sh's verify run): rb-tree equals a tmpfs
+# image is found by its label): rb-tree equals a tmpfs
 # reference made by the same steps (raw ACL attributes, modes, times,
 # data), and both trees' getfacl output is what rbtrfs saw, with the ACLs
 # enforced. C btrfs then changes an rbtrfs-written ACL; btrfs check clean.
@@ -7,9 +7,9 @@ source "$TESTDIR/acl_lib.sh"
 REF=/tmp/acl-ref
 trap 'cd /; umount "$MNT" 2>/dev/null || true; umount "$REF" 2>/dev/null || true' EXIT
 lsmod | grep -q '^btrfs ' || fail "C btrfs not loaded"
-[ "$(blkid -s LABEL -o value /dev/vdd)" = acl-interop ] || fail "/dev/vdd is not the ACL image"
-btrfs check --readonly /dev/vdd >/tmp/check0.log 2>&1 || { cat /tmp/check0.log; fail "btrfs check before mounting"; }
-try_mount /dev/vdd "$MNT" || fail "C btrfs cannot mount the ACL image: $MOUNT_ERR"
+DEV=$(dev_by_label acl-interop)
+btrfs check --readonly $DEV >/tmp/check0.log 2>&1 || { cat /tmp/check0.log; fail "btrfs check before mounting"; }
+try_mount $DEV "$MNT" || fail "C btrfs cannot mount the ACL image: $MOUNT_ERR"
 [ -e "$MNT/acl-dump-rb.txt" ] || fail "no rbtrfs getfacl output in the image"
 acl_check_tree "C btrfs reading rbtrfs's ACLs" "$MNT/rb-tree" "$MNT/acl-dump-rb.txt"
 acl_check_tree "C btrfs reading the C tree rbtrfs changed" "$MNT/c-tree" "$MNT/acl-dump-c.txt"
@@ -19,4 +19,4 @@ python3 "$TESTDIR/compare.py" "$REF/rb-tree" "$MNT/rb-tree" || fail "C btrfs rea
 setfacl -m u:1000:rw "$MNT/rb-tree/granted"
 expect_mode "C btrfs" "$MNT/rb-tree/granted" 660
 umount "$MNT"
-check_fs /dev/vdd
+check_fs $DEV
