@@ -1,4 +1,4 @@
-# 10,000 random ioctls (ioctl_fuzz.py) on a directory and a file of a loop
+# 10,000 (quick tier: 3,000) random ioctls (ioctl_fuzz.py) on a directory and a file of a loop
 # image: every btrfs ioctl rbtrfs implements, the attribute-flag ioctls,
 # unimplemented btrfs ioctls (ENOTTY) and random btrfs numbers, with random
 # contents, sizes and pointers (NULL, kernel, guard page, crossing into it,
@@ -30,11 +30,15 @@ mkdir "$MNT/fuzz"
 head -c 100000 /dev/urandom >"$MNT/fuzz/file"
 chmod 755 "$MNT/fuzz"; chmod 644 "$MNT/fuzz/file"
 sync
+# A fresh seed each run (SEED=N replays one); 10,000 ioctls in the full
+# tier, 3,000 in the quick one.
+seed=$(test_seed ioctl_fuzz)
+n_root=$(sized 1800 6000); n_user=$(sized 1200 4000)
 start=$(date +%s)
-python3 "$TESTDIR/ioctl_fuzz.py" "$MNT/fuzz" 6000 0x10c7 || fail "fuzzing as root"
-setpriv --reuid=1000 --regid=1000 --clear-groups python3 "$TESTDIR/ioctl_fuzz.py" "$MNT/fuzz" 4000 0x10c8 --unprivileged \
-    || fail "fuzzing as an unprivileged user"
-info "10000 ioctls in $(( $(date +%s) - start ))s"
+python3 "$TESTDIR/ioctl_fuzz.py" "$MNT/fuzz" "$n_root" "$seed" || fail "fuzzing as root (SEED=$seed)"
+setpriv --reuid=1000 --regid=1000 --clear-groups python3 "$TESTDIR/ioctl_fuzz.py" "$MNT/fuzz" "$n_user" $((seed + 1)) --unprivileged \
+    || fail "fuzzing as an unprivileged user (SEED=$seed)"
+info "$((n_root + n_user)) ioctls in $(( $(date +%s) - start ))s"
 # SUBVOL_SETFLAGS may have made the top level read-only.
 btrfs property set "$MNT" ro false || fail "clearing the read-only flag"
 # The fuzzing may have left attribute flags (immutable, append-only) on

@@ -1,8 +1,8 @@
-# 25,000 small files in 50 directories (quick tier: 4,000 with 4 KiB nodes):
+# 25,000 small files in 50 directories (quick tier: 2,000 with 4 KiB nodes):
 # the fs tree reaches level 2, and the read-only mount still equals the
 # source in every entry.
 BIG=$(mktemp -d /tmp/big.XXXXXX)
-PER_DIR=$(sized 80 500)
+PER_DIR=$(sized 40 500)
 NODES=$(sized 4096 16384)
 python3 - "$BIG" "$PER_DIR" <<'PY'
 import os, random, sys

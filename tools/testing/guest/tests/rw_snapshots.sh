@@ -1,21 +1,23 @@
 # Snapshots made with btrfs-progs on rbtrfs, against models kept on tmpfs.
+# Sizes are the full tier's; the quick tier's are in brackets.
 #
-# A: a subvolume of 2,000 files (nodesize 4 KiB, so its tree has level 2),
-# then 10 rounds of: change the origin (snapmut.py: overwrites, appends,
-# truncates, unlinks, renames, new files, links, symlinks, xattrs, modes),
-# snapshot it (every third one read-only, which must refuse writes with
-# EROFS), change the previous writable snapshot; a snapshot of a snapshot
-# too. Every subvolume equals its model after a remount with cold caches;
-# btrfs check is clean; C btrfs mounts the image and sees every subvolume
-# equal to its model too.
+# A: a subvolume of 2,000 [500] files (nodesize 4 KiB, so its tree has
+# level 2), then 10 [6] rounds of: change the origin (snapmut.py:
+# overwrites, appends, truncates, unlinks, renames, new files, links,
+# symlinks, xattrs, modes), snapshot it (every third one read-only, which
+# must refuse writes with EROFS), change the previous writable snapshot; a
+# snapshot of a snapshot too. Every subvolume equals its model after a
+# remount with cold caches; btrfs check is clean; C btrfs mounts the image
+# and sees every subvolume equal to its model too.
 #
-# B: a fresh filesystem, 1,000 files, used space recorded; 10 snapshots,
-# each changed; all deleted, and unmounted before the cleaner ran (btrfs
-# check accepts the dead roots); mounted again, the cleaner drops them in
-# committed steps (btrfs subvolume sync waits for it); data used is
-# back to exactly its level before the snapshots and metadata within
-# 1 MiB; no subvolume tree is left; the origin is intact.
+# B: a fresh filesystem, 1,000 [300] files, used space recorded; 10 [5]
+# snapshots, each changed; all deleted, and unmounted before the cleaner
+# ran (btrfs check accepts the dead roots); mounted again, the cleaner
+# drops them in committed steps (btrfs subvolume sync waits for it); data
+# used is back to exactly its level before the snapshots and metadata
+# within 1 MiB; no subvolume tree is left; the origin is intact.
 KDIR=${RBTRFS_KDIR:?}
+FILES_A=$(sized 500 2000); ROUNDS=$(sized 6 10); FILES_B=$(sized 300 1000); SNAPS_B=$(sized 5 10)
 IMG=/tmp/snaps.img
 MODEL=$(mktemp -d /tmp/model.XXXXXX)
 rm -f "$IMG"; truncate -s 768M "$IMG"
@@ -40,13 +42,13 @@ compare_all() {
 mkfs_btrfs "$LOOP" -n 4096
 try_mount "$LOOP" "$MNT" || fail "mount: $MOUNT_ERR"
 btrfs subvolume create "$MNT/origin" >/dev/null || fail "subvolume create"
-python3 "$TESTDIR/mktree.py" "$MODEL/origin" --files 2000 --small >/dev/null
+python3 "$TESTDIR/mktree.py" "$MODEL/origin" --files "$FILES_A" --small >/dev/null
 touch -d @1600000000 "$MODEL/origin"
 cp -a "$MODEL/origin/." "$MNT/origin/" || fail "copy in"
 touch -d @1600000000 "$MNT/origin"
 mkdir "$MNT/snaps" "$MODEL/snaps"
 prev=""
-for i in $(seq 1 10); do
+for i in $(seq 1 "$ROUNDS"); do
     both origin "$i"
     ro=""; [ $((i % 3)) = 0 ] && ro="-r"
     btrfs subvolume snapshot $ro "$MNT/origin" "$MNT/snaps/s$i" >/dev/null || fail "snapshot $i"
@@ -68,7 +70,7 @@ done
 # The subvolumes the models describe are subvolumes: their own st_dev.
 [ "$(stat -c %d "$MNT/origin")" != "$(stat -c %d "$MNT/snaps/s1")" ] || fail "a snapshot shares st_dev with its origin"
 n=$(btrfs subvolume list "$MNT" | wc -l)
-[ "$n" = 12 ] || { btrfs subvolume list "$MNT"; fail "subvolume list shows $n subvolumes, want 12"; }
+[ "$n" = $((ROUNDS + 2)) ] || { btrfs subvolume list "$MNT"; fail "subvolume list shows $n subvolumes, want $((ROUNDS + 2))"; }
 btrfs subvolume show "$MNT/snaps/s3" | grep -q "Flags:.*readonly" || fail "s3 not shown read-only"
 umount "$MNT"
 btrfs inspect-internal dump-tree -t 256 "$LOOP" >/tmp/tree256.txt || fail "dump-tree -t 256"
@@ -79,7 +81,7 @@ echo 3 >/proc/sys/vm/drop_caches
 try_mount "$LOOP" "$MNT" || fail "remount: $MOUNT_ERR"
 compare_all "rbtrfs after a remount"
 umount "$MNT"
-info "A: 12 subvolumes equal their models on rbtrfs (origin tree level $lvl)"
+info "A: $((ROUNDS + 2)) subvolumes equal their models on rbtrfs (origin tree level $lvl)"
 
 # C btrfs reads the same.
 rmmod rbtrfs || fail "rmmod rbtrfs"
@@ -89,17 +91,17 @@ compare_all "C btrfs"
 umount "$MNT"
 modprobe -r -d "$KDIR/modroot" btrfs || fail "unload C btrfs"
 insmod "$RBTRFS_MODDIR/rbtrfs.ko" || fail "insmod rbtrfs"
-info "A: C btrfs sees the same 12 subvolumes"
+info "A: C btrfs sees the same $((ROUNDS + 2)) subvolumes"
 
 # --- B: delete every snapshot; the cleaner returns the space ---------------
 rm -rf "$MODEL"/*
 mkfs_btrfs "$LOOP"
 # The cleaner runs with the periodic commit (as C's is woken by commits):
-# with commit=300 it does not run before the unmount, so all ten deleted
-# trees are left for the next mount to drop.
+# with commit=300 it does not run before the unmount, so every deleted
+# tree is left for the next mount to drop.
 try_mount -o commit=300 "$LOOP" "$MNT" || fail "mount B: $MOUNT_ERR"
 btrfs subvolume create "$MNT/origin" >/dev/null || fail "subvolume create B"
-python3 "$TESTDIR/mktree.py" "$MODEL/origin" --files 1000 >/dev/null
+python3 "$TESTDIR/mktree.py" "$MODEL/origin" --files "$FILES_B" >/dev/null
 touch -d @1600000000 "$MODEL/origin"
 cp -a "$MODEL/origin/." "$MNT/origin/" || fail "copy in B"
 touch -d @1600000000 "$MNT/origin"
@@ -108,20 +110,20 @@ sync
 used() { btrfs filesystem df -b "$MNT" | awk -v k="$1," '$1 == k {sub(".*used=", ""); print $0}'; }
 d0=$(used Data); m0=$(used Metadata)
 [ -n "$d0" ] && [ -n "$m0" ] || fail "no usage from btrfs filesystem df"
-for i in $(seq 1 10); do
+for i in $(seq 1 "$SNAPS_B"); do
     btrfs subvolume snapshot "$MNT/origin" "$MNT/s$i" >/dev/null || fail "snapshot B$i"
     $MUT "$MNT/s$i" $((200 + i)) --ops 120 || fail "changes to s$i"
 done
 sync
 d1=$(used Data); m1=$(used Metadata)
 [ "$d1" -gt "$d0" ] || fail "the snapshots' changes took no data space ($d0 -> $d1)"
-for i in $(seq 1 10); do btrfs subvolume delete "$MNT/s$i" >/dev/null || fail "delete s$i"; done
+for i in $(seq 1 "$SNAPS_B"); do btrfs subvolume delete "$MNT/s$i" >/dev/null || fail "delete s$i"; done
 [ "$(btrfs subvolume list "$MNT" | wc -l)" = 1 ] || fail "deleted snapshots still listed"
 umount "$MNT"
 btrfs inspect-internal dump-tree -t root "$LOOP" >/tmp/roots.txt || fail "dump-tree -t root"
 left=$(grep -cE 'key \(-?[0-9]+ ORPHAN_ITEM|ORPHAN ORPHAN_ITEM' /tmp/roots.txt || true)
 btrfs check --readonly "$LOOP" >/tmp/check-b.log 2>&1 || { cat /tmp/check-b.log; fail "btrfs check with deleted snapshots not dropped yet"; }
-[ "$left" = 10 ] || fail "$left deleted trees left at the unmount, want 10"
+[ "$left" = "$SNAPS_B" ] || fail "$left deleted trees left at the unmount, want $SNAPS_B"
 try_mount "$LOOP" "$MNT" || fail "mount B again: $MOUNT_ERR"
 timeout 600 btrfs subvolume sync "$MNT" >/dev/null || fail "btrfs subvolume sync"
 # The cleaner commits each step; one more commit settles the accounting.
