@@ -20,9 +20,11 @@ D=$1
 cd "$D"
 # New files of every size class, directories, links.
 mkdir -p new/deep/er/still
-for n in 0 1 100 2047 2048 2049 4095 4096 4097 65536 300000; do
-    python3 -c "import sys; sys.stdout.buffer.write(bytes((i * 7 + $n) % 251 for i in range($n)))" > new/f-$n
-done
+python3 -c '
+for n in (0, 1, 100, 2047, 2048, 2049, 4095, 4096, 4097, 65536, 300000):
+    with open(f"new/f-{n}", "wb") as f:
+        f.write(bytes((i * 7 + n) % 251 for i in range(n)))
+'
 head -c 5000000 /dev/zero | tr '\0' 'z' > new/deep/er/still/five-mb
 ln new/f-100 new/hard-100
 ln -s ../new/f-4096 new/deep/sym

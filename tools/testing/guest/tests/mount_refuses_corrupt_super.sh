@@ -1,13 +1,10 @@
 # Each kind of superblock corruption is refused with EINVAL and a message
-# naming it; the device is never written; the pristine image stays clean.
+# naming it; no refused mount writes to the device (its write counters do
+# not move); the pristine image stays clean.
 SB="$TESTDIR/sbmod.py"
 mkfs_btrfs /dev/vda -K
 dd if=/dev/vda of=/tmp/good-head bs=64K count=2 status=none
 restore() { dd if=/tmp/good-head of=/dev/vda bs=64K count=2 conv=notrunc status=none; }
-# The cases only ever write the first 128 KiB; the rest must not change at all.
-tail_sum() { tail -c +131073 /dev/vda | md5sum; }
-tail_before=$(tail_sum)
-head_sum() { head -c 131072 /dev/vda | md5sum; }
 
 # case: sbmod edits | expected message
 cases=(
@@ -31,15 +28,14 @@ for c in "${cases[@]}"; do
     # shellcheck disable=SC2086
     python3 "$SB" /dev/vda $edits
     sync
-    before=$(head_sum)
+    before=$(fingerprint /dev/vda)
     try_mount /dev/vda "$MNT" && fail "corrupt superblock ($edits) mounted"
     grep -qiE "wrong fs type|invalid argument" <<<"$MOUNT_ERR" || fail "($edits) not EINVAL: $MOUNT_ERR"
     dmesg_has "BTRFS error \(device vda\): $msg" || { dmesg | tail -5; fail "($edits) no line /$msg/"; }
     expect_dmesg "BTRFS error \(device vda\): $msg"
-    [ "$(head_sum)" = "$before" ] || fail "($edits) superblock area changed"
+    [ "$(fingerprint /dev/vda)" = "$before" ] || fail "($edits) the refused mount wrote to the device"
     n=$((n + 1))
 done
-[ "$(tail_sum)" = "$tail_before" ] || fail "the device changed beyond the superblock area"
 info "$n corruptions refused, each named"
 restore
 check_fs /dev/vda

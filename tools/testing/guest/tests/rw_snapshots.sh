@@ -1,8 +1,8 @@
 # Snapshots made with btrfs-progs on rbtrfs, against models kept on tmpfs.
 # Sizes are the full tier's; the quick tier's are in brackets.
 #
-# A: a subvolume of 2,000 [500] files (nodesize 4 KiB, so its tree has
-# level 2), then 10 [6] rounds of: change the origin (snapmut.py:
+# A: a subvolume of 2,000 [1,200] files (nodesize 4 KiB, so its tree has
+# level 2), then 10 [5] rounds of: change the origin (snapmut.py:
 # overwrites, appends, truncates, unlinks, renames, new files, links,
 # symlinks, xattrs, modes), snapshot it (every third one read-only, which
 # must refuse writes with EROFS), change the previous writable snapshot; a
@@ -17,7 +17,7 @@
 # used is back to exactly its level before the snapshots and metadata
 # within 1 MiB; no subvolume tree is left; the origin is intact.
 KDIR=${RBTRFS_KDIR:?}
-FILES_A=$(sized 500 2000); ROUNDS=$(sized 6 10); FILES_B=$(sized 300 1000); SNAPS_B=$(sized 5 10)
+FILES_A=$(sized 1200 2000); ROUNDS=$(sized 5 10); FILES_B=$(sized 300 1000); SNAPS_B=$(sized 5 10)
 IMG=/tmp/snaps.img
 MODEL=$(mktemp -d /tmp/model.XXXXXX)
 rm -f "$IMG"; truncate -s 768M "$IMG"
