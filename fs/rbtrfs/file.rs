@@ -1017,16 +1017,19 @@ pub(crate) fn remap(src: &INode<Btrfs>, dst: &INode<Btrfs>, range: &RemapRange) 
         };
         let r = with_trans(sb, |t| {
             t.reserve_metadata()?;
-            clone_range(t, &args)
+            let r = clone_range(t, &args)?;
+            // The in-core size follows the item under the state lock (a
+            // write_inode reads it there).
+            let size = dst_size.max(args.dst_off + len);
+            if size > dst.size().max(0) as u64 {
+                dst.set_size(size as i64);
+            }
+            Ok(r)
         })?;
         if r.is_some() {
             inline = r;
         }
         done += len;
-    }
-    let new_size = dst_size.max(end);
-    if new_size > dst_size {
-        dst.set_size(new_size as i64);
     }
     if let Some(ic) = inline {
         let decoded;
@@ -1042,7 +1045,7 @@ pub(crate) fn remap(src: &INode<Btrfs>, dst: &INode<Btrfs>, range: &RemapRange) 
         };
         let mut sector = KVec::from_elem(0u8, ss as usize, GFP_KERNEL)?;
         sector.get_mut(..data.len()).ok_or(EIO)?.copy_from_slice(data);
-        write_extent(sb, dst_root, dst_ino, ic.dst_offset, &sector, new_size)?;
+        write_extent(sb, dst_root, dst_ino, ic.dst_offset, &sector, dst_size.max(end))?;
     }
     if !range.dedupe {
         let now = dst.current_time();

@@ -288,6 +288,10 @@ pub(crate) fn disk_time(t: Timespec) -> crate::items::Timespec {
 }
 
 /// Brings the in-core directory in step with its item after a change.
+/// Called inside the change's transaction, with the state lock held, like
+/// every in-core update that follows an item: [`write_inode`] reads the
+/// in-core fields under that lock too, so it never writes back a size or
+/// a time from before a change that the item already has.
 pub(crate) fn sync_dir(dir: &INode<Btrfs>, f: &InodeFields) {
     dir.set_size(f.size as i64);
     dir.set_mtime(time(f.mtime));
@@ -335,7 +339,7 @@ pub(crate) fn create(
         rdev: u64::from(rdev),
         now: disk_time(now),
     };
-    let (fields, dirf) = with_trans(sb, |t| {
+    let fields = with_trans(sb, |t| {
         let mut f = inode_ops::create_at(t, root, dir.ino(), name, &attrs, ino)?;
         if let Some(target) = target {
             crate::file_item::insert_inline_extent(t, root, ino, target)?;
@@ -344,9 +348,9 @@ pub(crate) fn create(
         for (name, value) in xattrs.iter() {
             inode_ops::set_xattr(t, root, ino, (name, value), inode_ops::XATTR_CREATE, attrs.now)?;
         }
-        Ok((f, inode_ops::read_inode(t, root, dir.ino())?))
+        sync_dir(dir, &inode_ops::read_inode(t, root, dir.ino())?);
+        Ok(f)
     })?;
-    sync_dir(dir, &dirf);
     new.cache_acls(&acls);
     new.instantiate(params_of(sb, root, ino, &fields)?, dentry)?;
     Ok(())
@@ -361,14 +365,14 @@ pub(crate) fn link(inode: &INode<Btrfs>, dir: &INode<Btrfs>, dentry: NewDEntry<'
     }
     let now = inode.current_time();
     let name = dentry.name();
-    let (f, dirf) = with_trans(sb, |t| {
+    with_trans(sb, |t| {
         t.reserve_metadata()?;
         let f = inode_ops::link(t, root, inode.ino(), dir.ino(), name, disk_time(now))?;
-        Ok((f, inode_ops::read_inode(t, root, dir.ino())?))
+        inode.set_nlink(f.nlink);
+        inode.set_ctime(now);
+        sync_dir(dir, &inode_ops::read_inode(t, root, dir.ino())?);
+        Ok(())
     })?;
-    inode.set_nlink(f.nlink);
-    inode.set_ctime(now);
-    sync_dir(dir, &dirf);
     dentry.instantiate(ARef::from(inode));
     Ok(())
 }
@@ -382,18 +386,17 @@ pub(crate) fn unlink(dir: &INode<Btrfs>, dentry: &DEntry<Btrfs>) -> Result {
     let inode = dentry.inode().ok_or(ENOENT)?;
     let now = inode.current_time();
     let name = dentry.name();
-    let (f, dirf) = with_trans(sb, |t| {
+    with_trans(sb, |t| {
         t.reserve_metadata()?;
         let (ino, f) = inode_ops::unlink(t, root, dir.ino(), name, disk_time(now))?;
         if f.nlink == 0 {
             inode_ops::add_orphan(t, root, ino)?;
         }
-        Ok((f, inode_ops::read_inode(t, root, dir.ino())?))
-    })?;
-    inode.set_nlink(f.nlink);
-    inode.set_ctime(now);
-    sync_dir(dir, &dirf);
-    Ok(())
+        inode.set_nlink(f.nlink);
+        inode.set_ctime(now);
+        sync_dir(dir, &inode_ops::read_inode(t, root, dir.ino())?);
+        Ok(())
+    })
 }
 
 /// Removes the empty directory `dentry` from `dir`; an empty subvolume's
@@ -441,7 +444,7 @@ pub(crate) fn rename(
     if flags.contains(RenameFlags::EXCHANGE) {
         core_flags |= inode_ops::RENAME_EXCHANGE;
     }
-    let (victim, od, nd) = with_trans(sb, |t| {
+    with_trans(sb, |t| {
         t.reserve_metadata()?;
         let v = inode_ops::rename(
             t,
@@ -456,23 +459,20 @@ pub(crate) fn rename(
                 inode_ops::add_orphan(t, root, *vino)?;
             }
         }
-        let od = inode_ops::read_inode(t, root, old_dir.ino())?;
-        let nd = inode_ops::read_inode(t, root, new_dir.ino())?;
-        Ok((v, od, nd))
-    })?;
-    moved.set_ctime(now);
-    if let (Some((_, f)), Some(vi)) = (victim, new.inode()) {
-        vi.set_nlink(f.nlink);
-        vi.set_ctime(now);
-    }
-    if core_flags & inode_ops::RENAME_EXCHANGE != 0 {
-        if let Some(other) = new.inode() {
-            other.set_ctime(now);
+        moved.set_ctime(now);
+        if let (Some((_, f)), Some(vi)) = (v, new.inode()) {
+            vi.set_nlink(f.nlink);
+            vi.set_ctime(now);
         }
-    }
-    sync_dir(old_dir, &od);
-    sync_dir(new_dir, &nd);
-    Ok(())
+        if core_flags & inode_ops::RENAME_EXCHANGE != 0 {
+            if let Some(other) = new.inode() {
+                other.set_ctime(now);
+            }
+        }
+        sync_dir(old_dir, &inode_ops::read_inode(t, root, old_dir.ino())?);
+        sync_dir(new_dir, &inode_ops::read_inode(t, root, new_dir.ino())?);
+        Ok(())
+    })
 }
 
 /// Writes the in-core attributes an item must follow (C:
@@ -483,10 +483,13 @@ pub(crate) fn write_inode(inode: &UnrefINode<Btrfs>) -> Result {
         return Ok(());
     }
     let root = inode.data().root;
-    let (size, mode, uid, gid) = (inode.size().max(0) as u64, inode.mode(), inode.uid(), inode.gid());
-    let (atime, mtime, ctime) = (inode.atime(), inode.mtime(), inode.ctime());
     with_trans(sb, |t| {
         t.reserve_metadata()?;
+        // Read under the state lock: a namespace change of a directory
+        // updates its item and then its in-core size and times under the
+        // same lock, so these are never older than the item.
+        let (size, mode, uid, gid) = (inode.size().max(0) as u64, inode.mode(), inode.uid(), inode.gid());
+        let (atime, mtime, ctime) = (inode.atime(), inode.mtime(), inode.ctime());
         inode_ops::update_inode(t, root, inode.ino(), |f| {
             f.size = size;
             f.mode = (f.mode & 0o170000) | u32::from(mode & 0o7777);

@@ -306,19 +306,16 @@ fn create(dir: &INode<Btrfs>, name: &[u8]) -> Result {
             rdev: 0,
             now: disk_time(now),
         };
-        let (fields, dirf) = with_trans(sb, |t| {
+        let fields = with_trans(sb, |t| {
             let node = root_tree::new_subvol_tree(t, id, &attrs)?;
             let item = root_tree::subvol_root_item(&node, t.fs.transid(), t.fs.geo.nodesize, uuid, attrs.now);
             root_tree::link_subvol(t, id, &item, (parent, dir.ino()), name, attrs.now)?;
             for (n, v) in xattrs.iter() {
                 crate::inode_ops::set_xattr(t, id, objectid::FIRST_FREE, (n, v), crate::inode_ops::XATTR_CREATE, attrs.now)?;
             }
-            Ok((
-                crate::inode_ops::read_inode(t, id, objectid::FIRST_FREE)?,
-                crate::inode_ops::read_inode(t, parent, dir.ino())?,
-            ))
+            sync_dir(dir, &crate::inode_ops::read_inode(t, parent, dir.ino())?);
+            crate::inode_ops::read_inode(t, id, objectid::FIRST_FREE)
         })?;
-        sync_dir(dir, &dirf);
         new.cache_acls(&acls);
         drop(new.init(params_of(sb, id, objectid::FIRST_FREE, &fields)?)?);
     }
@@ -380,7 +377,7 @@ fn snapshot(dir: &INode<Btrfs>, name: &[u8], src: u64, readonly: bool) -> Result
     if !alive {
         return Err(ENOENT);
     }
-    let dirf = commit_around(sb, |t| {
+    commit_around(sb, |t| {
         t.reserve_metadata()?;
         if crate::inode_ops::lookup_location(t, parent, dir.ino(), name)?.is_some() {
             return Err(crate::error::EEXIST);
@@ -400,10 +397,9 @@ fn snapshot(dir: &INode<Btrfs>, name: &[u8], src: u64, readonly: bool) -> Result
         crate::snapshot::create_snapshot(t, src, id, &p)?;
         let location = Key::new(id, key_type::ROOT_ITEM, u64::MAX);
         root_tree::link_names(t, id, &uuid, location, (parent, dir.ino()), name, now)?;
-        crate::inode_ops::read_inode(t, parent, dir.ino())
-    })?;
-    sync_dir(dir, &dirf);
-    Ok(())
+        sync_dir(dir, &crate::inode_ops::read_inode(t, parent, dir.ino())?);
+        Ok(())
+    })
 }
 
 /// `BTRFS_IOC_SNAP_DESTROY` and `_V2` (C: `btrfs_ioctl_snap_destroy`).
@@ -492,13 +488,13 @@ pub(crate) fn delete(dir: &INode<Btrfs>, name: &[u8], id: u64) -> Result {
             return Err(crate::error::ENOTEMPTY);
         }
         root_tree::unlink_subvol(t, id, (parent, dir.ino()), name, now)?;
-        crate::inode_ops::read_inode(t, parent, dir.ino()).map(Some)
+        sync_dir(dir, &crate::inode_ops::read_inode(t, parent, dir.ino())?);
+        Ok(Some(()))
     })?;
-    let Some(dirf) = r else {
+    if r.is_none() {
         btrfs_warn!(sb.id(), "deleting default subvolume {} is not allowed", id);
         return Err(EPERM);
-    };
-    sync_dir(dir, &dirf);
+    }
     // The cleaner drops the tree in the background, from the next periodic
     // run of the background work on (C wakes its cleaner at commits).
     let _ = fs.state.lock().dead_roots.push(id);
