@@ -8,11 +8,11 @@
 # targets, hard links.
 # Wants a 1 GiB /dev/vda (smaller works, with smaller big files). Knobs for a
 # manual run: WORKLOAD_OPS (10000: about 5 minutes under TCG with the debug
-# kernel; 20000 takes 8), WORKLOAD_SEED (1), WORKLOAD_WORKERS (4).
+# kernel; 20000 takes 8), WORKLOAD_SEED (a fresh one, or $SEED), WORKLOAD_WORKERS (4).
 lsmod | grep -q '^btrfs ' || fail "C btrfs not loaded"
 DEV=/dev/vda
 OPS=${WORKLOAD_OPS:-10000}
-SEED=${WORKLOAD_SEED:-1}
+SEED=${WORKLOAD_SEED:-$(test_seed cbtrfs_workload_model)}
 WORKERS=${WORKLOAD_WORKERS:-4}
 size_mib=$(( $(blockdev --getsize64 $DEV) >> 20 ))
 [ "$size_mib" -ge 1024 ] || info "note: $DEV is $size_mib MiB; the test is sized for 1 GiB"

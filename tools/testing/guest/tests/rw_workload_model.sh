@@ -8,11 +8,12 @@
 # files must make room for new writes. After umount btrfs check is clean and
 # a fresh mount holds exactly the model's tree. The image (/dev/vde) and manifest (build/check/rw/)
 # stay for C btrfs to verify (verify_cbtrfs_reads_rbtrfs_images).
-# Knobs: WORKLOAD_OPS, WORKLOAD_SEED, WORKLOAD_WORKERS, WORKLOAD_FILL=0|1.
+# Knobs: WORKLOAD_OPS, WORKLOAD_SEED (a fresh one, or $SEED), WORKLOAD_WORKERS,
+# WORKLOAD_FILL=0|1.
 DEV=/dev/vde
 [ -b $DEV ] || fail "no $DEV for the workload image"
 OPS=${WORKLOAD_OPS:-20000}
-SEED=${WORKLOAD_SEED:-1}
+SEED=${WORKLOAD_SEED:-$(test_seed rw_workload_model)}
 WORKERS=${WORKLOAD_WORKERS:-4}
 OUT=$RBTRFS_TOP/build/check/rw
 mkdir -p "$OUT" 2>/dev/null || true
