@@ -3,8 +3,11 @@
 """Compare two trees: every name, type, mode, owner, size, link count,
 mtime (ns), device number, symlink target, xattr and byte of data.
 
-usage: compare.py [--mkfs-rootdir] SRC DST
+usage: compare.py [--mkfs-rootdir] [--save FILE] SRC DST
+       compare.py [--mkfs-rootdir] --load FILE DST
   Prints "N entries compared, M differences"; exits 1 on any difference.
+  --save FILE also writes what SRC holds to FILE; --load FILE compares DST
+  with that instead of walking SRC again (one model, several mounts).
   Directories' link counts are not compared: btrfs reports 1 for every
   directory. --mkfs-rootdir is for images made by mkfs.btrfs 6.2 --rootdir,
   which stores whole-second times and rdev 0 for device nodes (btrfs-progs
@@ -13,6 +16,7 @@ usage: compare.py [--mkfs-rootdir] SRC DST
 """
 import argparse
 import hashlib
+import json
 import os
 import stat
 import sys
@@ -33,7 +37,7 @@ def xattrs(path):
         names = os.listxattr(path, follow_symlinks=False)
     except OSError:
         return {}
-    return {n: os.getxattr(path, n, follow_symlinks=False) for n in names}
+    return {n: os.getxattr(path, n, follow_symlinks=False).hex() for n in names}
 
 
 MKFS = False
@@ -59,23 +63,50 @@ def describe(path, st):
     return d
 
 
+def describe_tree(src):
+    """What SRC holds: per directory (relative path), its sorted names and
+    each one's description."""
+    tree = {}
+    for dirpath, dirnames, filenames in os.walk(src):
+        rel = os.path.relpath(dirpath, src)
+        names = sorted(dirnames + filenames)
+        tree[rel] = {"names": names, "entries": {}}
+        for name in names:
+            a = os.path.join(dirpath, name)
+            tree[rel]["entries"][name] = describe(a, os.lstat(a))
+    return tree
+
+
 def main():
     global MKFS
     ap = argparse.ArgumentParser(description=__doc__, allow_abbrev=False,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mkfs-rootdir", action="store_true",
                     help="DST is a mount of an image made by mkfs.btrfs --rootdir (see above)")
-    ap.add_argument("src", metavar="SRC")
-    ap.add_argument("dst", metavar="DST")
+    ap.add_argument("--save", metavar="FILE", help="also write what SRC holds to FILE")
+    ap.add_argument("--load", metavar="FILE", help="compare DST with FILE (from --save), not with a SRC")
+    ap.add_argument("paths", metavar="PATH", nargs="+", help="SRC DST, or DST alone with --load")
     args = ap.parse_intermixed_args()
     MKFS = args.mkfs_rootdir
-    src, dst = args.src, args.dst
+    if args.load:
+        if len(args.paths) != 1 or args.save:
+            ap.error("--load FILE takes DST only, and no --save")
+        with open(args.load) as f:
+            tree = json.load(f)
+        dst = args.paths[0]
+    else:
+        if len(args.paths) != 2:
+            ap.error("want SRC and DST")
+        tree = describe_tree(args.paths[0])
+        dst = args.paths[1]
+        if args.save:
+            with open(args.save, "w") as f:
+                json.dump(tree, f)
     bad = 0
     n = 0
-    for dirpath, dirnames, filenames in os.walk(src):
-        rel = os.path.relpath(dirpath, src)
+    for rel in sorted(tree):
         other = os.path.normpath(os.path.join(dst, rel))
-        want = sorted(dirnames + filenames)
+        want = tree[rel]["names"]
         try:
             have = sorted(os.listdir(other))
         except OSError as e:
@@ -86,9 +117,10 @@ def main():
             print(f"DIFF {rel}: entries differ: missing {sorted(set(want) - set(have))[:5]} extra {sorted(set(have) - set(want))[:5]}")
             bad += 1
         for name in want:
-            a, b = os.path.join(dirpath, name), os.path.join(other, name)
+            b = os.path.join(other, name)
+            da = tree[rel]["entries"][name]
             try:
-                da, db = describe(a, os.lstat(a)), describe(b, os.lstat(b))
+                db = describe(b, os.lstat(b))
             except OSError as e:
                 print(f"DIFF {os.path.join(rel, name)}: {e}")
                 bad += 1

@@ -22,7 +22,7 @@ IMG=/tmp/snaps.img
 MODEL=$(mktemp -d /tmp/model.XXXXXX)
 rm -f "$IMG"; truncate -s 768M "$IMG"
 LOOP=$(losetup -f --show "$IMG")
-trap 'cd /; umount "$MNT" 2>/dev/null || true; losetup -d "$LOOP" 2>/dev/null || true; rm -rf "$IMG" "$MODEL"' EXIT
+trap 'cd /; umount "$MNT" 2>/dev/null || true; losetup -d "$LOOP" 2>/dev/null || true; rm -rf "$IMG" "$MODEL" "$MODEL".*.json' EXIT
 MUT="python3 $TESTDIR/snapmut.py"
 trap 'echo "  error at line $LINENO: $BASH_COMMAND"' ERR
 
@@ -31,10 +31,15 @@ both() {
     $MUT "$MODEL/$1" "$2" || fail "changes to the model of $1"
     $MUT "$MNT/$1" "$2" || fail "changes to $1 on rbtrfs"
 }
+# compare_all WHO: every subvolume on the mount equals its model. The first
+# call saves what the models hold; later ones compare with that (the models
+# do not change after A's rounds).
 compare_all() {
-    local s
+    local s src
     for s in origin snaps; do
-        python3 "$TESTDIR/compare.py" "$MODEL/$s" "$MNT/$s" >/tmp/cmp.log 2>&1 || { tail -5 /tmp/cmp.log; fail "$1: $s differs from its model"; }
+        src=("$MODEL/$s" --save "$MODEL.$s.json")
+        [ -e "$MODEL.$s.json" ] && src=(--load "$MODEL.$s.json")
+        python3 "$TESTDIR/compare.py" "${src[@]}" "$MNT/$s" >/tmp/cmp.log 2>&1 || { tail -5 /tmp/cmp.log; fail "$1: $s differs from its model"; }
     done
 }
 
