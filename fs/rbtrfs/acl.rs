@@ -29,8 +29,8 @@ pub(crate) fn set(inode: &INode<Btrfs>, name: &[u8], value: Option<&[u8]>, mode:
     let now = inode.current_time();
     with_trans(sb, |t| {
         t.reserve_metadata()?;
-        inode_ops::set_acl(t, root, inode.ino(), name, value, u32::from(mode), disk_time(now)).map(|_| ())
-    })?;
-    inode.set_ctime(now);
-    Ok(())
+        inode_ops::set_acl(t, root, inode.ino(), name, value, u32::from(mode), disk_time(now))?;
+        inode.set_ctime(now);
+        Ok(())
+    })
 }

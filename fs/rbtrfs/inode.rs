@@ -157,12 +157,12 @@ pub(crate) fn fileattr_set(inode: &INode<Btrfs>, attr: &FileAttr) -> Result {
         inode_ops::update_inode(t, root, ino, |f| {
             f.flags = flags;
             f.ctime = disk_time(now);
-        })
-        .map(|_| ())
+        })?;
+        inode.set_ctime(now);
+        Ok(())
     })?;
     inode.data().flags.store(flags, Ordering::Relaxed);
     inode.set_inode_flags(inode_flags(flags));
-    inode.set_ctime(now);
     Ok(())
 }
 

@@ -82,10 +82,10 @@ pub(crate) fn set(inode: &INode<Btrfs>, name: &[u8], value: Option<&[u8]>, flags
         t.reserve_metadata()?;
         let when = crate::inode::disk_time(now);
         match value {
-            Some(v) => crate::inode_ops::set_xattr(t, root, inode.ino(), (name, v), flags as u32, when),
-            None => crate::inode_ops::remove_xattr(t, root, inode.ino(), name, when),
+            Some(v) => crate::inode_ops::set_xattr(t, root, inode.ino(), (name, v), flags as u32, when)?,
+            None => crate::inode_ops::remove_xattr(t, root, inode.ino(), name, when)?,
         }
-    })?;
-    inode.set_ctime(now);
-    Ok(())
+        inode.set_ctime(now);
+        Ok(())
+    })
 }
