@@ -2,13 +2,14 @@
 # Sizes are the full tier's; the quick tier's are in brackets.
 #
 # A: a subvolume of 2,000 [1,200] files (nodesize 4 KiB, so its tree has
-# level 2), then 10 [5] rounds of: change the origin (snapmut.py:
+# level 2), then 10 [3] rounds of: change the origin (snapmut.py:
 # overwrites, appends, truncates, unlinks, renames, new files, links,
 # symlinks, xattrs, modes), snapshot it (every third one read-only, which
-# must refuse writes with EROFS), change the previous writable snapshot; a
-# snapshot of a snapshot too. Every subvolume equals its model after a
-# remount with cold caches; btrfs check is clean; C btrfs mounts the image
-# and sees every subvolume equal to its model too.
+# must refuse writes with EROFS), change the previous writable snapshot; at
+# round 5 [2] a snapshot of that round's snapshot too, changed, while the
+# next round changes the snapshot it was taken from. Every subvolume equals
+# its model after a remount with cold caches; btrfs check is clean; C btrfs
+# mounts the image and sees every subvolume equal to its model too.
 #
 # B: a fresh filesystem, 1,000 [300] files, used space recorded; 10 [5]
 # snapshots, each changed; all deleted, and unmounted before the cleaner
@@ -17,7 +18,7 @@
 # used is back to exactly its level before the snapshots and metadata
 # within 1 MiB; no subvolume tree is left; the origin is intact.
 KDIR=${RBTRFS_KDIR:?}
-FILES_A=$(sized 1200 2000); ROUNDS=$(sized 5 10); FILES_B=$(sized 300 1000); SNAPS_B=$(sized 5 10)
+FILES_A=$(sized 1200 2000); ROUNDS=$(sized 3 10); SOS=$(sized 2 5); FILES_B=$(sized 300 1000); SNAPS_B=$(sized 5 10)
 IMG=/tmp/snaps.img
 MODEL=$(mktemp -d /tmp/model.XXXXXX)
 rm -f "$IMG"; truncate -s 768M "$IMG"
@@ -66,10 +67,10 @@ for i in $(seq 1 "$ROUNDS"); do
     # with the origin and with the snapshot just taken).
     [ -n "$prev" ] && both "snaps/$prev" $((100 + i))
     [ -z "$ro" ] && prev=s$i
-    if [ "$i" = 5 ]; then
-        btrfs subvolume snapshot "$MNT/snaps/s5" "$MNT/snaps/s5b" >/dev/null || fail "snapshot of a snapshot"
-        cp -a "$MODEL/snaps/s5" "$MODEL/snaps/s5b"
-        both snaps/s5b 55
+    if [ "$i" = "$SOS" ]; then
+        btrfs subvolume snapshot "$MNT/snaps/s$i" "$MNT/snaps/s${i}b" >/dev/null || fail "snapshot of a snapshot"
+        cp -a "$MODEL/snaps/s$i" "$MODEL/snaps/s${i}b"
+        both "snaps/s${i}b" $((i * 11))
     fi
 done
 # The subvolumes the models describe are subvolumes: their own st_dev.
