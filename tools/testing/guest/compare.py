@@ -3,9 +3,10 @@
 """Compare two trees: every name, type, mode, owner, size, link count,
 mtime (ns), device number, symlink target, xattr and byte of data.
 
-usage: compare.py [--mkfs-rootdir] [--save FILE] SRC DST
-       compare.py [--mkfs-rootdir] --load FILE DST
-  Prints "N entries compared, M differences"; exits 1 on any difference.
+usage: compare.py [--mkfs-rootdir] [--save FILE] SRC DST [DST...]
+       compare.py [--mkfs-rootdir] --load FILE DST [DST...]
+  Prints "N entries compared, M differences" (with several DSTs, a line for
+  each, prefixed by "DST: "); exits 1 on any difference in any DST.
   --save FILE also writes what SRC holds to FILE; --load FILE compares DST
   with that instead of walking SRC again (one model, several mounts).
   Directories' link counts are not compared: btrfs reports 1 for every
@@ -85,23 +86,32 @@ def main():
                     help="DST is a mount of an image made by mkfs.btrfs --rootdir (see above)")
     ap.add_argument("--save", metavar="FILE", help="also write what SRC holds to FILE")
     ap.add_argument("--load", metavar="FILE", help="compare DST with FILE (from --save), not with a SRC")
-    ap.add_argument("paths", metavar="PATH", nargs="+", help="SRC DST, or DST alone with --load")
+    ap.add_argument("paths", metavar="PATH", nargs="+", help="SRC DST..., or DST... alone with --load")
     args = ap.parse_intermixed_args()
     MKFS = args.mkfs_rootdir
     if args.load:
-        if len(args.paths) != 1 or args.save:
-            ap.error("--load FILE takes DST only, and no --save")
+        if args.save:
+            ap.error("--load FILE takes no --save")
         with open(args.load) as f:
             tree = json.load(f)
-        dst = args.paths[0]
+        dsts = args.paths
     else:
-        if len(args.paths) != 2:
-            ap.error("want SRC and DST")
+        if len(args.paths) < 2:
+            ap.error("want SRC and at least one DST")
         tree = describe_tree(args.paths[0])
-        dst = args.paths[1]
+        dsts = args.paths[1:]
         if args.save:
             with open(args.save, "w") as f:
                 json.dump(tree, f)
+    bad = 0
+    for dst in dsts:
+        prefix = f"{dst}: " if len(dsts) > 1 else ""
+        bad += compare(tree, dst, prefix)
+    sys.exit(1 if bad else 0)
+
+
+def compare(tree, dst, prefix):
+    """Print DST's differences from tree and a summary; return their number."""
     bad = 0
     n = 0
     for rel in sorted(tree):
@@ -110,11 +120,11 @@ def main():
         try:
             have = sorted(os.listdir(other))
         except OSError as e:
-            print(f"DIFF {rel}: cannot list: {e}")
+            print(f"{prefix}DIFF {rel}: cannot list: {e}")
             bad += 1
             continue
         if want != have:
-            print(f"DIFF {rel}: entries differ: missing {sorted(set(want) - set(have))[:5]} extra {sorted(set(have) - set(want))[:5]}")
+            print(f"{prefix}DIFF {rel}: entries differ: missing {sorted(set(want) - set(have))[:5]} extra {sorted(set(have) - set(want))[:5]}")
             bad += 1
         for name in want:
             b = os.path.join(other, name)
@@ -122,16 +132,16 @@ def main():
             try:
                 db = describe(b, os.lstat(b))
             except OSError as e:
-                print(f"DIFF {os.path.join(rel, name)}: {e}")
+                print(f"{prefix}DIFF {os.path.join(rel, name)}: {e}")
                 bad += 1
                 continue
             for k in da:
                 if da[k] != db.get(k):
-                    print(f"DIFF {os.path.join(rel, name)}: {k}: want {str(da[k])[:80]} have {str(db.get(k))[:80]}")
+                    print(f"{prefix}DIFF {os.path.join(rel, name)}: {k}: want {str(da[k])[:80]} have {str(db.get(k))[:80]}")
                     bad += 1
             n += 1
-    print(f"{n} entries compared, {bad} differences")
-    sys.exit(1 if bad else 0)
+    print(f"{prefix}{n} entries compared, {bad} differences")
+    return bad
 
 
 if __name__ == "__main__":

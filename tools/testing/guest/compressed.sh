@@ -78,8 +78,7 @@ compressed_edits() {
 
 # compressed_compare REF DIR: every algorithm's directory under DIR equals REF.
 compressed_compare() {
-    local a
-    for a in $COMPRESS_ALGOS; do
-        python3 "$TESTDIR/compare.py" "$1" "$2/$a" | sed "s/^/  $a: /" || return 1
-    done
+    local a dsts=()
+    for a in $COMPRESS_ALGOS; do dsts+=("$2/$a"); done
+    python3 "$TESTDIR/compare.py" "$1" "${dsts[@]}" | sed "s/^/  /"
 }
