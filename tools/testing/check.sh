@@ -36,6 +36,52 @@ pass() { echo "PASS $1"; passed=$((passed + 1)); }
 fail() { echo "FAIL $1"; failed=$((failed + 1)); }
 started=$(date +%s)
 
+if [ "$MODE" = guest ] || [ "$MODE" = all ]; then
+    IMG=$LOGDIR/img; mkdir -p "$IMG"; rm -f "$IMG"/*.img
+    echo "== host: generating the interop source tree"
+    rm -rf "$LOGDIR/src"
+    python3 "$T/guest/mktree.py" "$LOGDIR/src" "${SRCARGS[@]}"
+    # Two guests at a time, one per core: lane A runs the rbtrfs tests that
+    # make their own filesystems (loop images in the guest, scratch disks),
+    # then the benchmark smoke; lane B the C btrfs reference (which writes
+    # the interop, compressed and ACL images), then the rbtrfs tests of
+    # those images (and a few more, for balance) and C btrfs reading what
+    # rbtrfs wrote (verify_*), then vm-run's own checks. Lane A needs
+    # nothing the host tier makes but the source tree above, so it starts
+    # first and runs beside the host tier; lane B starts after it.
+    GENV=(env WORKLOAD_OPS=$OPS RBTRFS_TEST_SIZE=$RBTRFS_TEST_SIZE RBTRFS_VARIANTS=$NVARIANTS ${SEED:+SEED=$SEED})
+    TRACEDIR=(); if [ -n "${TRACE:-}" ]; then
+        rm -rf "$LOGDIR/trace"; mkdir -p "$LOGDIR/trace"
+        TRACEDIR=(--rwdir "$LOGDIR/trace"); GENV+=(RBTRFS_TRACE="$LOGDIR/trace"); fi
+    LANE_B=(module_registers_btrfs mount_valid_images mount_refuses_corrupt_super ro_mount_matches_source
+            rmmod_insmod_no_leak ro_reads_cbtrfs_image rw_basic_operations rw_modifies_cbtrfs_image
+            rw_workload_model rw_modifies_compressed_image rw_modifies_cbtrfs_acl_image
+            corrupt_images_refused_or_eio rw_reflink_dedupe
+            verify_cbtrfs_reads_rbtrfs_images verify_cbtrfs_reads_compressed_image verify_cbtrfs_reads_rbtrfs_acls)
+    LANE_A=()
+    for t in "$T"/guest/tests/*.sh; do
+        n=$(basename "$t" .sh)
+        case "$n" in cbtrfs_*|verify_*) continue ;; esac
+        case " ${LANE_B[*]} " in *" $n "*) continue ;; esac
+        LANE_A+=("$n")
+    done
+    echo "== guest: lane A, rbtrfs (debug kernel: lockdep, kmemleak): ${LANE_A[*]}"
+    echo "== guest: lane B, C btrfs reference, then rbtrfs: ${LANE_B[*]}"
+    (
+        "$T/vm-run" "${TRACEDIR[@]}" --timeout 4800 --disk "$IMG/a2.img:256M" --disk "$IMG/b2.img:256M" \
+            -- "${GENV[@]}" "$T/guest/run.sh" "${LANE_A[@]}" > "$LOGDIR/guest-rbtrfs-a.log" 2>&1
+        rm -f "$IMG/a2.img" "$IMG/b2.img"
+        # make bench's harness at tiny sizes, one repetition: passes when
+        # every row is measured on rbtrfs and C btrfs (and the raw disk where
+        # it applies) and every btrfs check and dmesg check after each run is
+        # clean. Timings never decide it. The debug kernel: make check has it.
+        rm -f "$LOGDIR/bench-smoke.ok"
+        if "$T/bench/bench.sh" --smoke --flavour debug --out "$LOGDIR/bench" > "$LOGDIR/bench-smoke.log" 2>&1; then
+            touch "$LOGDIR/bench-smoke.ok"; fi
+    ) &
+    lane_a=$!
+fi
+
 if [ "$MODE" = host ] || [ "$MODE" = all ]; then
     echo "== host: cargo test (the userspace-testable core)"
     # The randomised host tests (snapshot_stress) take this seed.
@@ -79,53 +125,12 @@ if [ "$MODE" = host ] || [ "$MODE" = all ]; then
 fi
 
 if [ "$MODE" = guest ] || [ "$MODE" = all ]; then
-    IMG=$LOGDIR/img; mkdir -p "$IMG"; rm -f "$IMG"/*.img
-    echo "== host: generating the interop source tree"
-    rm -rf "$LOGDIR/src"
-    python3 "$T/guest/mktree.py" "$LOGDIR/src" "${SRCARGS[@]}"
     echo "== host: $NVARIANTS corrupted image variants (mkcorrupt, SEED=$VSEED)"
     rm -rf "$LOGDIR/fuzz" "$LOGDIR/fuzz-src"; mkdir -p "$LOGDIR/fuzz"
     python3 "$T/guest/mktree.py" "$LOGDIR/fuzz-src" --files 40 --small
     truncate -s 128M "$LOGDIR/fuzz-pristine.img"
     mkfs.btrfs -f -q --rootdir "$LOGDIR/fuzz-src" "$LOGDIR/fuzz-pristine.img" >/dev/null 2>&1
     (cd "$TOP" && cargo run --quiet --example mkcorrupt -- "$LOGDIR/fuzz-pristine.img" "$LOGDIR/fuzz" "$NVARIANTS" "$VSEED")
-    # Two guests at a time, one per core: lane A runs the rbtrfs tests that
-    # make their own filesystems (loop images in the guest, scratch disks),
-    # then the benchmark smoke; lane B the C btrfs reference (which writes
-    # the interop, compressed and ACL images), then the rbtrfs tests of
-    # those images (and one more, for balance) and C btrfs reading what
-    # rbtrfs wrote (verify_*), then vm-run's own checks.
-    GENV=(env WORKLOAD_OPS=$OPS RBTRFS_TEST_SIZE=$RBTRFS_TEST_SIZE RBTRFS_VARIANTS=$NVARIANTS ${SEED:+SEED=$SEED})
-    TRACEDIR=(); if [ -n "${TRACE:-}" ]; then
-        rm -rf "$LOGDIR/trace"; mkdir -p "$LOGDIR/trace"
-        TRACEDIR=(--rwdir "$LOGDIR/trace"); GENV+=(RBTRFS_TRACE="$LOGDIR/trace"); fi
-    LANE_B=(module_registers_btrfs mount_valid_images mount_refuses_corrupt_super ro_mount_matches_source
-            rmmod_insmod_no_leak ro_reads_cbtrfs_image rw_basic_operations rw_modifies_cbtrfs_image
-            rw_workload_model rw_modifies_compressed_image rw_modifies_cbtrfs_acl_image
-            corrupt_images_refused_or_eio rw_reflink_dedupe
-            verify_cbtrfs_reads_rbtrfs_images verify_cbtrfs_reads_compressed_image verify_cbtrfs_reads_rbtrfs_acls)
-    LANE_A=()
-    for t in "$T"/guest/tests/*.sh; do
-        n=$(basename "$t" .sh)
-        case "$n" in cbtrfs_*|verify_*) continue ;; esac
-        case " ${LANE_B[*]} " in *" $n "*) continue ;; esac
-        LANE_A+=("$n")
-    done
-    echo "== guest: lane A, rbtrfs (debug kernel: lockdep, kmemleak): ${LANE_A[*]}"
-    echo "== guest: lane B, C btrfs reference, then rbtrfs: ${LANE_B[*]}"
-    (
-        "$T/vm-run" "${TRACEDIR[@]}" --timeout 4800 --disk "$IMG/a2.img:256M" --disk "$IMG/b2.img:256M" \
-            -- "${GENV[@]}" "$T/guest/run.sh" "${LANE_A[@]}" > "$LOGDIR/guest-rbtrfs-a.log" 2>&1
-        rm -f "$IMG/a2.img" "$IMG/b2.img"
-        # make bench's harness at tiny sizes, one repetition: passes when
-        # every row is measured on rbtrfs and C btrfs (and the raw disk where
-        # it applies) and every btrfs check and dmesg check after each run is
-        # clean. Timings never decide it. The debug kernel: make check has it.
-        rm -f "$LOGDIR/bench-smoke.ok"
-        if "$T/bench/bench.sh" --smoke --flavour debug --out "$LOGDIR/bench" > "$LOGDIR/bench-smoke.log" 2>&1; then
-            touch "$LOGDIR/bench-smoke.ok"; fi
-    ) &
-    lane_a=$!
     "$T/vm-run" "${TRACEDIR[@]}" --fs cbtrfs --timeout 3000 --disk "$IMG/a.img:$WLDISK" --disk "$IMG/interop.img:512M" \
         --disk "$IMG/compressed.img:512M" --disk "$IMG/acl.img:256M" \
         -- "${GENV[@]}" "$T/guest/run.sh" > "$LOGDIR/guest-cbtrfs.log" 2>&1
