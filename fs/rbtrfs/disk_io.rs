@@ -137,6 +137,9 @@ pub(crate) struct FsInfo {
     pub(crate) subvols: Arc<Mutex<crate::subvol::Subvols>>,
     /// `user_subvol_rm_allowed`: owners may delete subvolumes.
     pub(crate) user_subvol_rm_allowed: bool,
+    /// Placeholder directories made so far: each gets its own inode
+    /// ([`crate::inode::empty_subvol_dir`]).
+    pub(crate) placeholders: core::sync::atomic::AtomicU64,
     /// `/sys/fs/btrfs/<fsid>/`, while mounted.
     pub(crate) _sysfs: Option<crate::sysfs::FsSysfs>,
 }
@@ -935,6 +938,7 @@ pub(crate) fn open_ctree(sb: &NewSuperBlock<'_>, opts: &MountOptions) -> Result<
             commit_roots,
             subvols: Arc::pin_init(new_mutex!(crate::subvol::Subvols::new(), "rbtrfs_subvols"), GFP_KERNEL)?,
             user_subvol_rm_allowed: opts.user_subvol_rm_allowed,
+            placeholders: core::sync::atomic::AtomicU64::new(0),
             _sysfs: crate::sysfs::mount_dir(dev, &sb_fsid, devid),
         },
         GFP_KERNEL,

@@ -27,6 +27,8 @@ pub const E2BIG: Errno = Errno(7);
 pub const ENOMEM: Errno = Errno(12);
 /// `-EEXIST`.
 pub const EEXIST: Errno = Errno(17);
+/// `-EXDEV`.
+pub const EXDEV: Errno = Errno(18);
 /// `-ENOTDIR`.
 pub const ENOTDIR: Errno = Errno(20);
 /// `-EISDIR`.

@@ -212,34 +212,39 @@ pub(crate) fn lookup(dir: &INode<Btrfs>, name: &[u8]) -> Result<Option<ARef<INod
 /// The empty, read-only placeholder directory C btrfs shows for a
 /// subvolume entry with no live subvolume behind it (C: `new_simple_dir`,
 /// inode `BTRFS_EMPTY_SUBVOL_DIR_OBJECTID` in the parent's tree): mode
-/// 0755 as C gives it; [`crate::subvol::permission`] refuses changes.
+/// 0755 and the parent's owner, as C gives it;
+/// [`crate::subvol::permission`] refuses changes. Each lookup makes a new
+/// inode, as C's: a directory inode has one dentry, so placeholders
+/// cannot share one (the cache key's root is a sequence number with the
+/// top bit set, which no tree id has; the inode's tree is the parent's).
 pub(crate) fn empty_subvol_dir(dir: &INode<Btrfs>) -> Result<ARef<INode<Btrfs>>> {
     let sb = dir.super_block();
     let root = dir.data().root;
     let ino = crate::subvol::EMPTY_SUBVOL_DIR;
-    match sb.get_inode(INodeKey { root, ino })? {
-        Lookup::Cached(inode) => Ok(inode),
-        Lookup::New(new) => {
-            let now = new.current_time();
-            new.init(INodeParams {
-                typ: INodeType::Dir,
-                mode: 0o755,
-                size: 0,
-                nlink: 1,
-                uid: 0,
-                gid: 0,
-                rdev: 0,
-                blocks: 0,
-                atime: now,
-                mtime: now,
-                ctime: now,
-                generation: 0,
-                flags: InodeFlags::default(),
-                data: BtrfsInode { root, flags: AtomicU64::new(0) },
-            })
-        }
-    }
+    let seq = sb.data().placeholders.fetch_add(1, Ordering::Relaxed);
+    let new = sb.new_inode(INodeKey { root: PLACEHOLDER_KEY | seq, ino })?;
+    let now = new.current_time();
+    new.init(INodeParams {
+        typ: INodeType::Dir,
+        mode: 0o755,
+        size: 0,
+        nlink: 1,
+        uid: dir.uid(),
+        gid: dir.gid(),
+        rdev: 0,
+        blocks: 0,
+        atime: dir.atime(),
+        mtime: now,
+        ctime: now,
+        generation: 0,
+        flags: InodeFlags::default(),
+        data: BtrfsInode { root, flags: AtomicU64::new(0) },
+    })
 }
+
+/// The inode cache key's root of placeholders: the top bit, then a
+/// sequence number.
+const PLACEHOLDER_KEY: u64 = 1 << 63;
 
 /// readdir (C: `btrfs_real_readdir`): `.`, `..`, then DIR_INDEX order.
 pub(crate) fn read_dir(dir: &INode<Btrfs>, emitter: &mut DirEmitter<'_>) -> Result {
@@ -399,26 +404,45 @@ pub(crate) fn unlink(dir: &INode<Btrfs>, dentry: &DEntry<Btrfs>) -> Result {
     })
 }
 
-/// Removes the empty directory `dentry` from `dir`; an empty subvolume's
-/// root directory deletes the subvolume (C: `btrfs_rmdir` calling
-/// `btrfs_delete_subvolume`).
+/// Removes the empty directory `dentry` from `dir` (C: `btrfs_rmdir`): an
+/// empty subvolume's root directory deletes the subvolume
+/// (`btrfs_delete_subvolume`); a placeholder goes with its entry alone
+/// (`btrfs_unlink_subvol`).
 pub(crate) fn rmdir(dir: &INode<Btrfs>, dentry: &DEntry<Btrfs>) -> Result {
     let inode = dentry.inode().ok_or(ENOENT)?;
+    let root = dir.data().root;
     let id = inode.data().root;
-    if id != dir.data().root {
-        if inode.ino() != objectid::FIRST_FREE {
-            // The placeholder of a subvolume that is not there.
-            return Err(EPERM);
-        }
+    if id != root {
         if inode.size() > 0 {
             return Err(crate::rfs::errno::enotempty());
         }
         return crate::subvol::delete(dir, dentry.name(), id);
     }
+    if inode.ino() == crate::subvol::EMPTY_SUBVOL_DIR {
+        let sb = dir.super_block();
+        let now = disk_time(dir.current_time());
+        let name = dentry.name();
+        return with_trans(sb, |t| {
+            t.reserve_metadata()?;
+            match inode_ops::entry(t, root, dir.ino(), name)? {
+                Some(inode_ops::Entry::Subvol { location, own: false }) => {
+                    crate::root_tree::del_subvol_link(t, location.objectid, (root, dir.ino()), name, now)?;
+                }
+                // The subvolume was linked here meanwhile, or the name
+                // changed: the dentry is stale.
+                _ => return Err(crate::error::ENOENT),
+            }
+            sync_dir(dir, &inode_ops::read_inode(t, root, dir.ino())?);
+            Ok(())
+        });
+    }
     unlink(dir, dentry)
 }
 
-/// Renames `old` in `old_dir` to `new` in `new_dir`.
+/// Renames `old` in `old_dir` to `new` in `new_dir` (C: `btrfs_rename2`):
+/// the trees change in [`inode_ops::rename_at`], which also moves
+/// subvolumes between directories and subvolumes; here the in-core
+/// inodes follow.
 pub(crate) fn rename(
     old_dir: &INode<Btrfs>,
     old: &DEntry<Btrfs>,
@@ -427,15 +451,11 @@ pub(crate) fn rename(
     flags: RenameFlags,
 ) -> Result {
     let sb = old_dir.super_block();
-    let root = old_dir.data().root;
-    if new_dir.data().root != root {
-        return Err(EXDEV);
+    let (oroot, nroot) = (old_dir.data().root, new_dir.data().root);
+    if new_dir.ino() == crate::subvol::EMPTY_SUBVOL_DIR {
+        return Err(EPERM);
     }
     let moved = old.inode().ok_or(ENOENT)?;
-    // Moving a subvolume (or onto one) is not supported yet.
-    if moved.data().root != root || new.inode().is_some_and(|v| v.data().root != root) {
-        return Err(EXDEV);
-    }
     let now = moved.current_time();
     let mut core_flags = 0;
     if flags.contains(RenameFlags::NOREPLACE) {
@@ -444,19 +464,22 @@ pub(crate) fn rename(
     if flags.contains(RenameFlags::EXCHANGE) {
         core_flags |= inode_ops::RENAME_EXCHANGE;
     }
+    // Subvolume links move under the subvolume lock, as creation and
+    // deletion change them (C: `subvol_sem`, for read).
+    let subvols = (moved.data().root != oroot || new.inode().is_some_and(|v| v.data().root != nroot))
+        .then(|| sb.data().subvols.lock());
     with_trans(sb, |t| {
         t.reserve_metadata()?;
-        let v = inode_ops::rename(
+        let v = inode_ops::rename_at(
             t,
-            root,
-            (old_dir.ino(), old.name()),
-            (new_dir.ino(), new.name()),
+            (oroot, old_dir.ino(), old.name()),
+            (nroot, new_dir.ino(), new.name()),
             core_flags,
             disk_time(now),
         )?;
         if let Some((vino, f)) = &v {
             if f.nlink == 0 {
-                inode_ops::add_orphan(t, root, *vino)?;
+                inode_ops::add_orphan(t, nroot, *vino)?;
             }
         }
         moved.set_ctime(now);
@@ -469,17 +492,20 @@ pub(crate) fn rename(
                 other.set_ctime(now);
             }
         }
-        sync_dir(old_dir, &inode_ops::read_inode(t, root, old_dir.ino())?);
-        sync_dir(new_dir, &inode_ops::read_inode(t, root, new_dir.ino())?);
+        sync_dir(old_dir, &inode_ops::read_inode(t, oroot, old_dir.ino())?);
+        sync_dir(new_dir, &inode_ops::read_inode(t, nroot, new_dir.ino())?);
         Ok(())
-    })
+    })?;
+    drop(subvols);
+    Ok(())
 }
 
 /// Writes the in-core attributes an item must follow (C:
 /// `btrfs_update_inode`): size, owner, mode, times.
 pub(crate) fn write_inode(inode: &UnrefINode<Btrfs>) -> Result {
     let sb = inode.super_block();
-    if !sb.data().writable() || inode.nlink() == 0 {
+    // A placeholder has no item (C skips its dummy inodes too).
+    if !sb.data().writable() || inode.nlink() == 0 || inode.ino() == crate::subvol::EMPTY_SUBVOL_DIR {
         return Ok(());
     }
     let root = inode.data().root;

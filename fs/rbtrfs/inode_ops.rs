@@ -20,7 +20,7 @@
 use crate::ctree::{key_type, objectid, Key, TreeSource};
 use crate::ctree_write::{del_items, insert_item, item_data_mut, search_slot, WPath};
 use crate::dir_item::{add_entry, find_entry, key_at_or_before, max_item_size, remove_entry};
-use crate::error::{Result, EEXIST, EINVAL, EISDIR, EMLINK, ENAMETOOLONG, ENODATA, ENOENT, ENOSPC, ENOTDIR, ENOTEMPTY, EOVERFLOW, EUCLEAN};
+use crate::error::{Result, EEXIST, EINVAL, EISDIR, EMLINK, ENAMETOOLONG, ENODATA, ENOENT, ENOSPC, ENOTDIR, ENOTEMPTY, EOVERFLOW, EUCLEAN, EXDEV};
 use crate::extent_io::RootNode;
 use crate::items::{file_type, DirEntry, DirItemIter, Timespec};
 use crate::items_write::{
@@ -28,6 +28,7 @@ use crate::items_write::{
     inode_ref_key, push_inode_extref, push_inode_ref, xattr_key, InodeFields, NewDirEntry,
 };
 use crate::mem::Vec;
+use crate::root_tree;
 use crate::transaction::Trans;
 
 /// `S_IFMT` and the file type bits of a mode.
@@ -149,10 +150,87 @@ pub fn lookup<S: TreeSource>(t: &Trans<'_, S>, root: u64, dir: u64, name: &[u8])
     })?;
     match found.flatten() {
         Some((loc, ty)) if loc.ty == key_type::INODE_ITEM => Ok(Some((loc.objectid, ty))),
-        // A subvolume's root (a ROOT_ITEM location): the namespace
-        // operations here do not move or remove subvolumes.
-        Some(_) => Err(crate::error::EOPNOTSUPP),
+        // A subvolume (a ROOT_ITEM location) is a directory, but not one of
+        // this tree: see [`Entry`] for the operations that take both.
+        Some(_) => Err(EISDIR),
         None => Ok(None),
+    }
+}
+
+/// What a directory entry names: an inode of the directory's own tree, or
+/// a subvolume (by its entry's location key), either through the entry
+/// that is its own link (`own`, [`root_tree::is_own_link`]) or through a
+/// placeholder entry that a snapshot copied from its source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Entry {
+    /// Inode number and entry type.
+    Inode(u64, u8),
+    /// A subvolume.
+    Subvol {
+        /// The entry's location: `(id, ROOT_ITEM, 0 or -1)`.
+        location: Key,
+        /// Whether the entry is the subvolume's own link.
+        own: bool,
+    },
+}
+
+/// The entry `name` in directory `dir` of tree `root`, if there is one.
+pub fn entry<S: TreeSource>(t: &Trans<'_, S>, root: u64, dir: u64, name: &[u8]) -> Result<Option<Entry>> {
+    Ok(match lookup_location(t, root, dir, name)? {
+        None => None,
+        Some((loc, ty)) if loc.ty == key_type::INODE_ITEM => Some(Entry::Inode(loc.objectid, ty)),
+        Some((loc, _)) if loc.ty == key_type::ROOT_ITEM => Some(Entry::Subvol {
+            location: loc,
+            own: root_tree::is_own_link(t, loc.objectid, (root, dir), name)?,
+        }),
+        Some(_) => return Err(EUCLEAN),
+    })
+}
+
+/// The DIR_INDEX of `name` in `dir`, found by walking the directory's
+/// index items (C: `btrfs_search_dir_index_item`): for an entry with no
+/// back reference that names its index (a placeholder).
+pub fn find_dir_index<S: TreeSource>(t: &Trans<'_, S>, root: u64, dir: u64, name: &[u8]) -> Result<Option<u64>> {
+    let r = t.fs.root(root).ok_or(ENOENT)?;
+    let ov = crate::extent_io::Overlay { dirty: &t.fs.dirty, src: t.src };
+    let mut p = crate::ctree::Path::new();
+    p.search(&ov, r.bytenr, r.level, r.generation, &Key::new(dir, key_type::DIR_INDEX, 0))
+        .map_err(crate::dir_item::read_err)?;
+    while let Some(item) = p.item()? {
+        if item.key.objectid != dir || item.key.ty != key_type::DIR_INDEX {
+            break;
+        }
+        for e in DirItemIter::new(item.data) {
+            let e: DirEntry<'_> = e.map_err(|_| EUCLEAN)?;
+            if e.name == name {
+                return Ok(Some(item.key.offset));
+            }
+        }
+        if !p.next_item(&ov).map_err(crate::dir_item::read_err)? {
+            break;
+        }
+    }
+    Ok(None)
+}
+
+/// Removes the entry `name` (which is `e`) from `dir` of `root`.
+fn del_name<S: TreeSource>(t: &mut Trans<'_, S>, root: u64, dir: u64, name: &[u8], e: Entry, now: Timespec) -> Result {
+    match e {
+        Entry::Inode(ino, _) => del_link(t, root, dir, name, ino, now),
+        Entry::Subvol { location, .. } => {
+            root_tree::del_subvol_link(t, location.objectid, (root, dir), name, now).map(|_| ())
+        }
+    }
+}
+
+/// Adds `e` as `name` in `dir` of `root`: a subvolume becomes linked
+/// there (its own link, with the location it had).
+fn add_name<S: TreeSource>(t: &mut Trans<'_, S>, root: u64, dir: u64, name: &[u8], e: Entry, now: Timespec) -> Result {
+    match e {
+        Entry::Inode(ino, ty) => add_link(t, root, dir, name, ino, ty, now),
+        Entry::Subvol { location, .. } => {
+            root_tree::add_subvol_link(t, location.objectid, location, (root, dir), name, now).map(|_| ())
+        }
     }
 }
 
@@ -413,9 +491,8 @@ pub fn unlink<S: TreeSource>(
     Ok((ino, f))
 }
 
-/// Renames `odir/oname` to `ndir/nname` (`flags`: [`RENAME_NOREPLACE`],
-/// [`RENAME_EXCHANGE`]). Returns the inode a plain rename replaced, with
-/// its fields after losing the link.
+/// Renames `odir/oname` to `ndir/nname` within tree `root`: [`rename_at`]
+/// with both ends in one tree.
 pub fn rename<S: TreeSource>(
     t: &mut Trans<'_, S>,
     root: u64,
@@ -424,45 +501,102 @@ pub fn rename<S: TreeSource>(
     flags: u32,
     now: Timespec,
 ) -> Result<Option<(u64, InodeFields)>> {
+    rename_at(t, (root, odir, oname), (root, ndir, nname), flags, now)
+}
+
+/// Renames `oname` in directory `odir` of tree `oroot` to `nname` in
+/// `ndir` of `nroot` (`flags`: [`RENAME_NOREPLACE`], [`RENAME_EXCHANGE`]),
+/// with C btrfs's rules for subvolumes (C: `btrfs_rename`,
+/// `btrfs_rename_exchange`):
+/// - an inode stays in its tree (`EXDEV` otherwise); a subvolume's own
+///   link may move to any tree, keeping its location, with its ROOT_REF
+///   and ROOT_BACKREF following; an exchange across trees takes two
+///   subvolumes;
+/// - a placeholder does not move (`ENOTEMPTY`), nor is a subvolume
+///   replaced (`ENOTEMPTY`); a placeholder is replaced like an empty
+///   directory.
+///
+/// Returns the inode a plain rename replaced, with its fields after
+/// losing the link.
+pub fn rename_at<S: TreeSource>(
+    t: &mut Trans<'_, S>,
+    (oroot, odir, oname): (u64, u64, &[u8]),
+    (nroot, ndir, nname): (u64, u64, &[u8]),
+    flags: u32,
+    now: Timespec,
+) -> Result<Option<(u64, InodeFields)>> {
     check_name(nname)?;
     if flags & !(RENAME_NOREPLACE | RENAME_EXCHANGE) != 0 || flags == RENAME_NOREPLACE | RENAME_EXCHANGE {
         return Err(EINVAL);
     }
-    let (src, sty) = lookup(t, root, odir, oname)?.ok_or(ENOENT)?;
-    let dst = lookup(t, root, ndir, nname)?;
+    let src = entry(t, oroot, odir, oname)?.ok_or(ENOENT)?;
+    let dst = entry(t, nroot, ndir, nname)?;
+    let placeholder = |e: &Entry| matches!(e, Entry::Subvol { own: false, .. });
+    if matches!(src, Entry::Inode(..)) && oroot != nroot {
+        return Err(EXDEV);
+    }
+    if placeholder(&src) {
+        return Err(ENOTEMPTY);
+    }
     if flags & RENAME_EXCHANGE != 0 {
-        let (dino, dty) = dst.ok_or(ENOENT)?;
-        del_link(t, root, odir, oname, src, now)?;
-        del_link(t, root, ndir, nname, dino, now)?;
-        add_link(t, root, ndir, nname, src, sty, now)?;
-        add_link(t, root, odir, oname, dino, dty, now)?;
-        for ino in [src, dino] {
-            update_inode(t, root, ino, |f| f.ctime = now)?;
+        let dst = dst.ok_or(ENOENT)?;
+        if matches!(dst, Entry::Inode(..)) && oroot != nroot {
+            return Err(EXDEV);
+        }
+        if placeholder(&dst) {
+            return Err(ENOTEMPTY);
+        }
+        del_name(t, oroot, odir, oname, src, now)?;
+        del_name(t, nroot, ndir, nname, dst, now)?;
+        add_name(t, nroot, ndir, nname, src, now)?;
+        add_name(t, oroot, odir, oname, dst, now)?;
+        for (root, e) in [(oroot, src), (nroot, dst)] {
+            if let Entry::Inode(ino, _) = e {
+                update_inode(t, root, ino, |f| f.ctime = now)?;
+            }
         }
         return Ok(None);
     }
     let mut victim = None;
-    if let Some((dino, _)) = dst {
+    if let Some(d) = dst {
         if flags & RENAME_NOREPLACE != 0 {
             return Err(EEXIST);
         }
-        if dino == src {
-            // Two names of one inode: nothing to do.
-            return Ok(None);
+        let src_dir = match src {
+            Entry::Inode(s, _) => {
+                if matches!(d, Entry::Inode(x, _) if x == s) {
+                    // Two names of one inode: nothing to do.
+                    return Ok(None);
+                }
+                is_dir(&read_inode(t, oroot, s)?)
+            }
+            Entry::Subvol { .. } => true,
+        };
+        match d {
+            Entry::Subvol { own: true, .. } => return Err(ENOTEMPTY),
+            Entry::Subvol { own: false, .. } => {
+                if !src_dir {
+                    return Err(EISDIR);
+                }
+                del_name(t, nroot, ndir, nname, d, now)?;
+            }
+            Entry::Inode(dino, _) => {
+                let dd = read_inode(t, nroot, dino)?;
+                match (src_dir, is_dir(&dd)) {
+                    (true, false) => return Err(ENOTDIR),
+                    (false, true) => return Err(EISDIR),
+                    (true, true) if dd.size != 0 => return Err(ENOTEMPTY),
+                    _ => {}
+                }
+                victim = Some(unlink(t, nroot, ndir, nname, now)?);
+            }
         }
-        let s = read_inode(t, root, src)?;
-        let d = read_inode(t, root, dino)?;
-        match (is_dir(&s), is_dir(&d)) {
-            (true, false) => return Err(ENOTDIR),
-            (false, true) => return Err(EISDIR),
-            (true, true) if d.size != 0 => return Err(ENOTEMPTY),
-            _ => {}
-        }
-        victim = Some(unlink(t, root, ndir, nname, now)?);
     }
-    del_link(t, root, odir, oname, src, now)?;
-    add_link(t, root, ndir, nname, src, sty, now)?;
-    update_inode(t, root, src, |f| f.ctime = now)?;
+    del_name(t, oroot, odir, oname, src, now)?;
+    add_name(t, nroot, ndir, nname, src, now)?;
+    if let Entry::Inode(ino, _) = src {
+        update_inode(t, oroot, ino, |f| f.ctime = now)?;
+    }
     Ok(victim)
 }
 

@@ -361,6 +361,26 @@ pub fn link_names<S: TreeSource>(
     name: &[u8],
     now: Timespec,
 ) -> Result<u64> {
+    let index = add_subvol_link(t, id, location, (parent, dir), name, now)?;
+    if *uuid != [0u8; 16] {
+        uuid_tree_add(t, uuid, key_type::UUID_KEY_SUBVOL, id)?;
+    }
+    Ok(index)
+}
+
+/// Links subvolume `id` as `name` in directory `dir` of tree `parent`:
+/// directory entries pointing at `location`, and the ROOT_REF and
+/// ROOT_BACKREF that make this entry the subvolume's own link (C:
+/// `btrfs_add_link` for a subvolume root, `btrfs_add_root_ref`). The
+/// directory grows and its times become `now`. Returns the index.
+pub fn add_subvol_link<S: TreeSource>(
+    t: &mut Trans<'_, S>,
+    id: u64,
+    location: Key,
+    (parent, dir): (u64, u64),
+    name: &[u8],
+    now: Timespec,
+) -> Result<u64> {
     inode_ops::check_name(name)?;
     if inode_ops::lookup_location(t, parent, dir, name)?.is_some() {
         return Err(EEXIST);
@@ -371,10 +391,68 @@ pub fn link_names<S: TreeSource>(
         insert_item(t, r, &Key::new(parent, key_type::ROOT_REF, id), &rr)?;
         insert_item(t, r, &Key::new(id, key_type::ROOT_BACKREF, parent), &rr)
     })?;
-    if *uuid != [0u8; 16] {
-        uuid_tree_add(t, uuid, key_type::UUID_KEY_SUBVOL, id)?;
-    }
     Ok(index)
+}
+
+/// The ROOT_REF `(parent, ROOT_REF, id)`: where tree `parent` links
+/// subvolume `id` (directory, index, name), if it does.
+pub fn root_ref<S: TreeSource>(t: &Trans<'_, S>, parent: u64, id: u64) -> Result<Option<(u64, u64, Vec<u8>)>> {
+    let r = tree_root(t)?;
+    let found = find_entry(t, &r, &Key::new(parent, key_type::ROOT_REF, id), |d| {
+        let rr = RootRef::parse(d).map_err(|_| EUCLEAN)?;
+        let mut name = Vec::new();
+        name.extend_from_slice(rr.name)?;
+        Ok((rr.dirid, rr.sequence, name))
+    })?;
+    Ok(found)
+}
+
+/// Whether the entry `name` in `dir` of tree `parent` is subvolume `id`'s
+/// own link (its ROOT_REF names it), rather than a placeholder: the copy
+/// a snapshot got of the entry of a subvolume nested in its source (C's
+/// lookup shows those as an empty directory, inode
+/// `BTRFS_EMPTY_SUBVOL_DIR_OBJECTID`).
+pub fn is_own_link<S: TreeSource>(t: &Trans<'_, S>, id: u64, (parent, dir): (u64, u64), name: &[u8]) -> Result<bool> {
+    Ok(root_ref(t, parent, id)?.is_some_and(|(d, _, n)| d == dir && &n[..] == name))
+}
+
+/// Removes the entry `name` in `dir` of tree `parent`, which points at
+/// subvolume `id` (C: `btrfs_unlink_subvol`): its directory entries, and
+/// if it is the subvolume's own link, the ROOT_REF and ROOT_BACKREF
+/// (whose index names the DIR_INDEX); a placeholder's DIR_INDEX is found
+/// by its name. The subvolume itself stays as it is. The directory
+/// shrinks and its times become `now`. Returns the entry's location, for
+/// a move to keep. `EINVAL` if `name` is not an entry of subvolume `id`.
+pub fn del_subvol_link<S: TreeSource>(
+    t: &mut Trans<'_, S>,
+    id: u64,
+    (parent, dir): (u64, u64),
+    name: &[u8],
+    now: Timespec,
+) -> Result<Key> {
+    let loc = match inode_ops::lookup_location(t, parent, dir, name)? {
+        Some((loc, _)) if loc.ty == key_type::ROOT_ITEM && loc.objectid == id => loc,
+        Some(_) => return Err(EINVAL),
+        None => return Err(ENOENT),
+    };
+    let index = match root_ref(t, parent, id)? {
+        Some((d, index, n)) if d == dir && &n[..] == name => {
+            t.with_root(objectid::ROOT_TREE, |t, r| {
+                for k in [Key::new(parent, key_type::ROOT_REF, id), Key::new(id, key_type::ROOT_BACKREF, parent)] {
+                    let mut p = WPath::new();
+                    if !search_slot(t, r, &k, &mut p, -1, true)? {
+                        return Err(EUCLEAN);
+                    }
+                    del_items(t, r, &mut p, 1)?;
+                }
+                Ok(())
+            })?;
+            index
+        }
+        _ => inode_ops::find_dir_index(t, parent, dir, name)?.ok_or(EUCLEAN)?,
+    };
+    inode_ops::del_dir_entries(t, parent, dir, name, index, now)?;
+    Ok(loc)
 }
 
 /// Unlinks subvolume `id`, named `name` in directory `dir` of subvolume
@@ -398,21 +476,10 @@ pub fn unlink_subvol<S: TreeSource>(
         Some(_) => return Err(EINVAL),
         None => return Err(ENOENT),
     }
-    let index = match root_backref(t, id)? {
-        Some((p, d, index, n)) if p == parent && d == dir && &n[..] == name => index,
-        _ => return Err(EUCLEAN),
-    };
-    t.with_root(objectid::ROOT_TREE, |t, r| {
-        for k in [Key::new(parent, key_type::ROOT_REF, id), Key::new(id, key_type::ROOT_BACKREF, parent)] {
-            let mut p = WPath::new();
-            if !search_slot(t, r, &k, &mut p, -1, true)? {
-                return Err(EUCLEAN);
-            }
-            del_items(t, r, &mut p, 1)?;
-        }
-        Ok(())
-    })?;
-    inode_ops::del_dir_entries(t, parent, dir, name, index, now)?;
+    if !is_own_link(t, id, (parent, dir), name)? {
+        return Err(EUCLEAN);
+    }
+    del_subvol_link(t, id, (parent, dir), name, now)?;
     let f = update_root_item(t, id, |f| {
         f.refs = 0;
         f.flags |= ROOT_SUBVOL_DEAD;
