@@ -531,19 +531,19 @@ pub fn rename_at<S: TreeSource>(
     }
     let src = entry(t, oroot, odir, oname)?.ok_or(ENOENT)?;
     let dst = entry(t, nroot, ndir, nname)?;
+    // In C's order: what crosses trees first (a placeholder is not a
+    // subvolume there), then what cannot move or be replaced.
     let placeholder = |e: &Entry| matches!(e, Entry::Subvol { own: false, .. });
-    if matches!(src, Entry::Inode(..)) && oroot != nroot {
+    let link = |e: &Entry| matches!(e, Entry::Subvol { own: true, .. });
+    if !link(&src) && oroot != nroot {
         return Err(EXDEV);
-    }
-    if placeholder(&src) {
-        return Err(ENOTEMPTY);
     }
     if flags & RENAME_EXCHANGE != 0 {
         let dst = dst.ok_or(ENOENT)?;
-        if matches!(dst, Entry::Inode(..)) && oroot != nroot {
+        if !link(&dst) && oroot != nroot {
             return Err(EXDEV);
         }
-        if placeholder(&dst) {
+        if placeholder(&src) || placeholder(&dst) {
             return Err(ENOTEMPTY);
         }
         del_name(t, oroot, odir, oname, src, now)?;
@@ -556,6 +556,9 @@ pub fn rename_at<S: TreeSource>(
             }
         }
         return Ok(None);
+    }
+    if placeholder(&src) {
+        return Err(ENOTEMPTY);
     }
     let mut victim = None;
     if let Some(d) = dst {

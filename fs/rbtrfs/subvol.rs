@@ -117,15 +117,11 @@ pub(crate) fn is_readonly(sb: &SuperBlock<Btrfs>, root: u64) -> Result<bool> {
 
 /// `inode_operations.permission` before `generic_permission` (C:
 /// `btrfs_permission`): writing to a file, directory or symlink of a
-/// read-only subvolume is `EROFS`; the placeholder directory of a
-/// subvolume that is not there takes no changes (`EPERM`, as C's simple
-/// directory operations).
+/// read-only subvolume is `EROFS`. A placeholder has only the generic
+/// checks, as C's ([`is_placeholder`]).
 pub(crate) fn permission(inode: &INode<Btrfs>, mask: i32) -> Result {
-    if mask & MAY_WRITE == 0 {
+    if mask & MAY_WRITE == 0 || is_placeholder(inode) {
         return Ok(());
-    }
-    if inode.ino() == EMPTY_SUBVOL_DIR {
-        return Err(EPERM);
     }
     if !matches!(inode.typ(), Some(INodeType::Reg | INodeType::Dir | INodeType::Lnk)) {
         return Ok(());
@@ -137,6 +133,16 @@ pub(crate) fn permission(inode: &INode<Btrfs>, mask: i32) -> Result {
         return Err(EROFS);
     }
     Ok(())
+}
+
+/// Whether `inode` is a placeholder directory
+/// ([`crate::inode::empty_subvol_dir`]). It answers as C's
+/// (`new_simple_dir`), a directory with only lookup and readdir: no
+/// tree changes, no xattrs, no ioctls; a write permission check is the
+/// generic one, and the operation then fails as the VFS fails it for a
+/// directory without that operation.
+pub(crate) fn is_placeholder(inode: &INode<Btrfs>) -> bool {
+    inode.ino() == EMPTY_SUBVOL_DIR
 }
 
 /// `EROFS` if `inode`'s subvolume is read-only (C: the checks of

@@ -6,6 +6,7 @@
 
 use crate::disk_io::FsInfo;
 use crate::inode::BtrfsInode;
+use crate::subvol::is_placeholder;
 use crate::rfs::folio::LockedFolio;
 use crate::rfs::fs::{self, BlockDevice, FileSystem, NewSuperBlock, StatFs, SuperBlock};
 use crate::rfs::folio::Writeback;
@@ -156,15 +157,27 @@ impl FileSystem for Btrfs {
         crate::file::readahead(inode, batch)
     }
 
+    // A placeholder directory answers as C's (`new_simple_dir`: simple
+    // directory operations, no xattrs), see `subvol::is_placeholder`.
+
     fn get_xattr(inode: &INode<Self>, name: &[u8], buf: Option<&mut [u8]>) -> Result<usize> {
+        if is_placeholder(inode) {
+            return Err(crate::rfs::errno::eopnotsupp());
+        }
         crate::xattr::get(inode, name, buf)
     }
 
     fn list_xattr(inode: &INode<Self>, buf: Option<&mut [u8]>) -> Result<usize> {
+        if is_placeholder(inode) {
+            return Ok(0);
+        }
         crate::xattr::list(inode, buf)
     }
 
     fn set_xattr(inode: &INode<Self>, name: &[u8], value: Option<&[u8]>, flags: i32) -> Result {
+        if is_placeholder(inode) {
+            return Err(crate::rfs::errno::eopnotsupp());
+        }
         crate::subvol::check_writable(inode)?;
         crate::xattr::set(inode, name, value, flags)
     }
@@ -176,6 +189,9 @@ impl FileSystem for Btrfs {
     }
 
     fn set_acl(inode: &INode<Self>, name: &[u8], value: Option<&[u8]>, mode: u16) -> Result {
+        if is_placeholder(inode) {
+            return Err(crate::rfs::errno::eopnotsupp());
+        }
         crate::subvol::check_writable(inode)?;
         crate::acl::set(inode, name, value, mode)
     }
@@ -212,23 +228,41 @@ impl FileSystem for Btrfs {
         sb.schedule_background_work(sb.data().commit_interval.saturating_mul(1000));
     }
 
+    // In a placeholder, the VFS's answers for a directory without these
+    // operations: EACCES for create, EPERM for the others.
+
     fn create(dir: &INode<Self>, dentry: NewDEntry<'_, Self>, mode: u16, _excl: bool) -> Result {
+        if is_placeholder(dir) {
+            return Err(EACCES);
+        }
         crate::inode::create(dir, dentry, mode, 0, None)
     }
 
     fn mkdir(dir: &INode<Self>, dentry: NewDEntry<'_, Self>, mode: u16) -> Result {
+        if is_placeholder(dir) {
+            return Err(EPERM);
+        }
         crate::inode::create(dir, dentry, mode, 0, None)
     }
 
     fn mknod(dir: &INode<Self>, dentry: NewDEntry<'_, Self>, mode: u16, rdev: u32) -> Result {
+        if is_placeholder(dir) {
+            return Err(EPERM);
+        }
         crate::inode::create(dir, dentry, mode, rdev, None)
     }
 
     fn symlink(dir: &INode<Self>, dentry: NewDEntry<'_, Self>, mode: u16, target: &[u8]) -> Result {
+        if is_placeholder(dir) {
+            return Err(EPERM);
+        }
         crate::inode::create(dir, dentry, mode, 0, Some(target))
     }
 
     fn link(inode: &INode<Self>, dir: &INode<Self>, dentry: NewDEntry<'_, Self>) -> Result {
+        if is_placeholder(dir) {
+            return Err(EPERM);
+        }
         crate::inode::link(inode, dir, dentry)
     }
 
@@ -251,6 +285,12 @@ impl FileSystem for Btrfs {
     }
 
     fn setattr(inode: &INode<Self>, attr: &SetAttr<'_, Self>) -> Result {
+        if is_placeholder(inode) {
+            // C's `simple_setattr`: the in-core inode only.
+            attr.prepare()?;
+            attr.copy();
+            return Ok(());
+        }
         crate::subvol::check_writable(inode)?;
         crate::file::setattr(inode, attr)
     }
@@ -264,6 +304,9 @@ impl FileSystem for Btrfs {
     }
 
     fn ioctl(file: &crate::rfs::ioctl::IoctlFile<'_, Self>, cmd: u32, arg: usize) -> Result<i32> {
+        if is_placeholder(file.inode()) {
+            return Err(ENOTTY);
+        }
         crate::ioctl::ioctl(file, cmd, arg)
     }
 
@@ -280,10 +323,16 @@ impl FileSystem for Btrfs {
     const FILEATTR: bool = true;
 
     fn fileattr_get(inode: &INode<Self>) -> Result<u32> {
+        if is_placeholder(inode) {
+            return Err(ENOTTY);
+        }
         crate::inode::fileattr_get(inode)
     }
 
     fn fileattr_set(inode: &INode<Self>, attr: &crate::rfs::inode::FileAttr) -> Result {
+        if is_placeholder(inode) {
+            return Err(ENOTTY);
+        }
         crate::inode::fileattr_set(inode, attr)
     }
 
