@@ -1,7 +1,7 @@
 # Subvolumes with btrfs-progs on a loop image: nested subvolumes with
 # files (subvolume create), list/show/get-default against expectations,
 # distinct st_dev per subvolume (find -xdev, du -x), EXDEV for rename/link
-# across subvolumes, the read-only property (EROFS for every kind of
+# of files across subvolumes (a subvolume itself moves), the read-only property (EROFS for every kind of
 # change, then cleared), set-default and a plain mount showing it,
 # subvolid= mounts, deletion (ENOTEMPTY with a nested subvolume, EPERM for
 # the default, by name, by id, rmdir of an empty one), bad ioctl
@@ -82,8 +82,9 @@ expect_errno EXDEV "os.rename('$MNT/top1', '$MNT/a/dir/b/top1')"
 cp "$MNT/a/f1" "$MNT/c/moved"; mv "$MNT/c/moved" "$MNT/a/dir/b/moved" || fail "mv across subvolumes"
 cmp "$MNT/a/f1" "$MNT/a/dir/b/moved" || fail "mv across subvolumes changed the data"
 rm "$MNT/a/dir/b/moved"
-# Moving a subvolume itself is refused (not supported yet).
-expect_errno EXDEV "os.rename('$MNT/c', '$MNT/a/c')"
+# A subvolume itself moves, also into another subvolume (and back).
+expect_errno OK "os.rename('$MNT/c', '$MNT/a/c')"
+expect_errno OK "os.rename('$MNT/a/c', '$MNT/c')"
 
 # Read-only.
 btrfs property set "$MNT/c" ro true || fail "property set ro true"
