@@ -1144,6 +1144,10 @@ impl RenameFlags {
     pub const NOREPLACE: u32 = bindings::RENAME_NOREPLACE;
     /// Swap source and target, which both exist (`RENAME_EXCHANGE`).
     pub const EXCHANGE: u32 = bindings::RENAME_EXCHANGE;
+    /// Leave a whiteout (a character device 0:0) at the old name
+    /// (`RENAME_WHITEOUT`; the VFS checked `CAP_MKNOD` and that
+    /// `EXCHANGE` is not set).
+    pub const WHITEOUT: u32 = bindings::RENAME_WHITEOUT;
 
     /// The raw bits.
     pub fn bits(self) -> u32 {
@@ -1504,7 +1508,7 @@ unsafe extern "C" fn rename<T: FileSystem>(
     new_dentry: *mut bindings::dentry,
     flags: c_uint,
 ) -> c_int {
-    if flags & !(RenameFlags::NOREPLACE | RenameFlags::EXCHANGE) != 0 {
+    if flags & !(RenameFlags::NOREPLACE | RenameFlags::EXCHANGE | RenameFlags::WHITEOUT) != 0 {
         return EINVAL.to_errno();
     }
     // SAFETY: The VFS passes two directories of ours, locked

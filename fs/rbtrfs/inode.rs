@@ -464,11 +464,24 @@ pub(crate) fn rename(
     if flags.contains(RenameFlags::EXCHANGE) {
         core_flags |= inode_ops::RENAME_EXCHANGE;
     }
+    // RENAME_WHITEOUT: a character device 0:0 takes the old name, in the
+    // same transaction (C: `new_whiteout_inode`).
+    let mut whiteout = None;
+    if flags.contains(RenameFlags::WHITEOUT) {
+        let ino = with_trans(sb, |t| {
+            t.reserve_metadata()?;
+            inode_ops::alloc_ino(t, oroot)
+        })?;
+        let mut w = sb.new_inode(INodeKey { root: oroot, ino })?;
+        let owner = w.init_owner(old_dir, inode_ops::mode::S_IFCHR as u16);
+        let attrs = NewInode { mode: u32::from(owner.mode), uid: owner.uid, gid: owner.gid, rdev: 0, now: disk_time(now) };
+        whiteout = Some((w, ino, attrs));
+    }
     // Subvolume links move under the subvolume lock, as creation and
     // deletion change them (C: `subvol_sem`, for read).
     let subvols = (moved.data().root != oroot || new.inode().is_some_and(|v| v.data().root != nroot))
         .then(|| sb.data().subvols.lock());
-    with_trans(sb, |t| {
+    let wfields = with_trans(sb, |t| {
         t.reserve_metadata()?;
         let v = inode_ops::rename_at(
             t,
@@ -492,11 +505,19 @@ pub(crate) fn rename(
                 other.set_ctime(now);
             }
         }
+        let wf = match &whiteout {
+            Some((_, ino, attrs)) => Some(inode_ops::create_at(t, oroot, old_dir.ino(), old.name(), attrs, *ino)?),
+            None => None,
+        };
         sync_dir(old_dir, &inode_ops::read_inode(t, oroot, old_dir.ino())?);
         sync_dir(new_dir, &inode_ops::read_inode(t, nroot, new_dir.ino())?);
-        Ok(())
+        Ok(wf)
     })?;
     drop(subvols);
+    if let (Some((w, ino, _)), Some(f)) = (whiteout, wfields) {
+        // In the cache, unnamed: a lookup of the old name finds it.
+        drop(w.init(params_of(sb, oroot, ino, &f)?)?);
+    }
     Ok(())
 }
 
