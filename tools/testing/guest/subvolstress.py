@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 """Namespace stress with subvolumes, in the manner of fsstress's btrfs
 operations: files, directories, links and symlinks made, renamed (plain,
-RENAME_NOREPLACE, RENAME_EXCHANGE), linked and removed anywhere in the tree,
+RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT), linked and removed
+anywhere in the tree,
 among subvolumes made, snapshotted (sometimes read-only) and deleted, whose
 entries move between directories and subvolumes, and snapshot placeholders
 removed. Operations that fail must fail with an errno a filesystem gives
@@ -31,6 +32,7 @@ import ctypes
 import errno
 import os
 import random
+import stat
 import struct
 import subprocess
 import sys
@@ -50,6 +52,7 @@ SUBVOL_SETFLAGS = iow(26, 8)
 SUBVOL_RDONLY = 1 << 1
 RENAME_NOREPLACE = 1
 RENAME_EXCHANGE = 2
+RENAME_WHITEOUT = 4
 FIRST_FREE = 256
 EMPTY_SUBVOL_DIR = 2
 
@@ -136,10 +139,11 @@ class Tree:
                     elif st.st_ino == EMPTY_SUBVOL_DIR:
                         self.placeholders.append(rel)
                     stack.append(rel)
-                elif os.path.islink(os.path.join(self.top, rel)):
-                    self.links.append(rel)
-                else:
+                elif stat.S_ISREG(st.st_mode):
                     self.files.append(rel)
+                else:
+                    # Symlinks and whiteouts (character devices 0:0).
+                    self.links.append(rel)
         self.dirs.sort()
 
     def entries(self):
@@ -187,6 +191,8 @@ class Worker:
                                                 self.p(self.rename_target()), RENAME_NOREPLACE)),
             (4, "rexchange", lambda: renameat2(self.p(self.pick(t.entries()) or "x"),
                                                self.p(self.pick(t.entries()) or "y"), RENAME_EXCHANGE)),
+            (2, "rwhiteout", lambda: renameat2(self.p(self.pick(t.entries()) or "x"),
+                                               self.p(self.rename_target()), RENAME_WHITEOUT)),
             (4, "subvol_create", lambda: self.in_dir(subvol_create, self.newname("s"))),
             (4, "snapshot", lambda: self.snapshot()),
             (3, "subvol_delete", lambda: self.subvol_delete()),
