@@ -36,6 +36,10 @@ step "echo changed > $MNT/projects/readme && truncate -s 1000 $MNT/projects/big"
 step "cat $MNT/projects-snap/readme $MNT/projects/readme; wc -c $MNT/projects-snap/big $MNT/projects/big"
 step "btrfs subvolume list $MNT"
 
+note "Subvolumes move like directories, also into other subvolumes; a snapshot's placeholder goes with rmdir:"
+step "btrfs subvolume create $MNT/projects/sub && btrfs subvolume snapshot $MNT/projects $MNT/projects-2 >/dev/null && stat -c '%n inode %i' $MNT/projects-2/sub"
+step "mkdir $MNT/archive && mv $MNT/projects/sub $MNT/archive/moved && rmdir $MNT/projects-2/sub && btrfs subvolume delete $MNT/projects-2 >/dev/null && btrfs subvolume list $MNT"
+
 note "A reflink copy shares the data extents (no data is written):"
 step "cp --reflink=always $MNT/projects-snap/big $MNT/big-copy && cmp $MNT/big-copy $MNT/projects-snap/big && echo 'reflink: identical'"
 step "btrfs filesystem du $MNT/big-copy $MNT/projects-snap/big"
