@@ -56,7 +56,7 @@ if [ "$MODE" = guest ] || [ "$MODE" = all ]; then
     LANE_B=(module_registers_btrfs mount_valid_images mount_refuses_corrupt_super ro_mount_matches_source
             rmmod_insmod_no_leak ro_reads_cbtrfs_image rw_basic_operations rw_modifies_cbtrfs_image
             rw_workload_model rw_modifies_compressed_image rw_modifies_cbtrfs_acl_image
-            corrupt_images_refused_or_eio rw_reflink_dedupe
+            corrupt_images_refused_or_eio rw_reflink_dedupe rw_subvol_stress
             verify_cbtrfs_reads_rbtrfs_images verify_cbtrfs_reads_compressed_image verify_cbtrfs_reads_rbtrfs_acls)
     LANE_A=()
     for t in "$T"/guest/tests/*.sh; do
