@@ -56,10 +56,11 @@ RENAME_WHITEOUT = 4
 FIRST_FREE = 256
 EMPTY_SUBVOL_DIR = 2
 
-# What a namespace operation may fail with here.
+# What a namespace operation may fail with here (ENXIO: opening a whiteout
+# left since the last walk where a file was).
 EXPECTED = {errno.ENOENT, errno.EEXIST, errno.EXDEV, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR,
             errno.EINVAL, errno.EPERM, errno.EACCES, errno.EROFS, errno.EBUSY, errno.EMLINK,
-            errno.ENOTTY, errno.EOPNOTSUPP, errno.ELOOP, errno.ENAMETOOLONG}
+            errno.ENOTTY, errno.EOPNOTSUPP, errno.ELOOP, errno.ENAMETOOLONG, errno.ENXIO}
 
 libc = ctypes.CDLL(None, use_errno=True)
 
@@ -86,10 +87,15 @@ def dir_ioctl(path, req, arg):
         os.close(fd)
 
 
-def subvol_create(parent, name):
+def name_ioctl(parent, req, name):
+    """An ioctl on directory parent with a btrfs_ioctl_vol_args naming name."""
     b = bytearray(4096)
     b[8:8 + len(name)] = name
-    dir_ioctl(parent, SUBVOL_CREATE, b)
+    dir_ioctl(parent, req, b)
+
+
+def subvol_create(parent, name):
+    name_ioctl(parent, SUBVOL_CREATE, name)
 
 
 def snapshot(src, parent, name, readonly):
@@ -101,9 +107,7 @@ def snapshot(src, parent, name, readonly):
 
 
 def subvol_delete(parent, name):
-    b = bytearray(4096)
-    b[8:8 + len(name)] = name
-    dir_ioctl(parent, SNAP_DESTROY, b)
+    name_ioctl(parent, SNAP_DESTROY, name)
 
 
 def set_readonly(path, ro):
