@@ -109,6 +109,32 @@ test_seed() {
     echo "$s"
 }
 
+# errno_of PYTHON-STATEMENT: the errno name (errno.errorcode) the statement
+# fails with, or OK. The statement may call renameat2(OLD, NEW, FLAGS).
+errno_of() {
+    python3 - "$@" <<'PY'
+import ctypes, errno, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+def renameat2(a, b, flags):
+    if libc.renameat2(-100, os.fsencode(a), -100, os.fsencode(b), ctypes.c_uint(flags)):
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+try:
+    exec(sys.argv[1])
+    print("OK")
+except OSError as e:
+    print(errno.errorcode[e.errno])
+PY
+}
+
+# expect_errno NAME PYTHON-STATEMENT: the statement fails with errno NAME
+# (or succeeds, for OK).
+expect_errno() {
+    local want=$1 stmt=$2 got
+    got=$(errno_of "$stmt")
+    [ "$got" = "$want" ] || fail "$stmt: $got, want $want"
+}
+
 # dmesg_has REGEX: whether dmesg has a matching line. (Not `dmesg | grep -q`:
 # under pipefail, grep exiting early kills dmesg with SIGPIPE.)
 dmesg_has() { grep -qE -- "$1" <<<"$(dmesg)"; }

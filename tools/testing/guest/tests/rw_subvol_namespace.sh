@@ -22,26 +22,6 @@ mkfs_btrfs "$LOOP"
 try_mount "$LOOP" "$MNT" || fail "mount: $MOUNT_ERR"
 check_fs "$LOOP"
 
-errno_of() {
-    python3 - "$@" <<'PY'
-import ctypes, errno, os, sys
-libc = ctypes.CDLL(None, use_errno=True)
-def renameat2(a, b, flags):
-    if libc.renameat2(-100, os.fsencode(a), -100, os.fsencode(b), ctypes.c_uint(flags)):
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e))
-try:
-    exec(sys.argv[1])
-    print("OK")
-except OSError as e:
-    print(errno.errorcode[e.errno])
-PY
-}
-expect_errno() {
-    local want=$1 stmt=$2 got
-    got=$(errno_of "$stmt")
-    [ "$got" = "$want" ] || fail "$stmt: $got, want $want"
-}
 # same WHAT: the mount equals the model.
 same() {
     python3 "$TESTDIR/treesum.py" "$REF" > /tmp/svns.sum

@@ -23,22 +23,6 @@ put() {
     head -c "$2" /dev/urandom >"$REF/$1"
     cp "$REF/$1" "$MNT/$1" || fail "writing $1"
 }
-# errno_of PYTHON-STATEMENT: the errno name the statement fails with, or OK.
-errno_of() {
-    python3 - "$@" <<'PY'
-import errno, os, sys
-try:
-    exec(sys.argv[1])
-    print("OK")
-except OSError as e:
-    print(errno.errorcode[e.errno])
-PY
-}
-expect_errno() {
-    local want=$1 stmt=$2 got
-    got=$(errno_of "$stmt")
-    [ "$got" = "$want" ] || fail "$stmt: $got, want $want"
-}
 
 btrfs subvolume create "$MNT/a" >/dev/null || fail "subvolume create a"
 mkdir "$MNT/a/dir"; mkdir -p "$REF/a/dir"
