@@ -418,7 +418,7 @@ pub(crate) fn rmdir(dir: &INode<Btrfs>, dentry: &DEntry<Btrfs>) -> Result {
         }
         return crate::subvol::delete(dir, dentry.name(), id);
     }
-    if inode.ino() == crate::subvol::EMPTY_SUBVOL_DIR {
+    if crate::subvol::is_placeholder(&inode) {
         let sb = dir.super_block();
         let now = disk_time(dir.current_time());
         let name = dentry.name();
@@ -452,7 +452,7 @@ pub(crate) fn rename(
 ) -> Result {
     let sb = old_dir.super_block();
     let (oroot, nroot) = (old_dir.data().root, new_dir.data().root);
-    if new_dir.ino() == crate::subvol::EMPTY_SUBVOL_DIR {
+    if crate::subvol::is_placeholder(new_dir) {
         return Err(EPERM);
     }
     let moved = old.inode().ok_or(ENOENT)?;
