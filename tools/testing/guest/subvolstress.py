@@ -136,7 +136,7 @@ class Tree:
                     st = os.lstat(os.path.join(self.top, rel))
                 except OSError:
                     continue
-                if os.path.isdir(os.path.join(self.top, rel)) and not os.path.islink(os.path.join(self.top, rel)):
+                if stat.S_ISDIR(st.st_mode):
                     self.dirs.append(rel)
                     if st.st_ino == FIRST_FREE:
                         self.subvols.append(rel)
